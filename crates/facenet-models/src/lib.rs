@@ -1,0 +1,1 @@
+//! Fetches and converts the published models.
