@@ -11,7 +11,9 @@ pub enum Error {
     },
     #[error("{path}: not a readable image: {reason}")]
     Decode { path: PathBuf, reason: String },
-    #[error("{path}: image is {width}x{height} = {pixels} pixels, over the limit of {limit} pixels")]
+    #[error(
+        "{path}: image is {width}x{height} = {pixels} pixels, over the limit of {limit} pixels"
+    )]
     TooLarge {
         path: PathBuf,
         width: u64,
@@ -58,7 +60,10 @@ impl Error {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            Error::Io { .. } | Error::Decode { .. } | Error::TooLarge { .. } | Error::TooSmall { .. }
+            Error::Io { .. }
+                | Error::Decode { .. }
+                | Error::TooLarge { .. }
+                | Error::TooSmall { .. }
         )
     }
 }

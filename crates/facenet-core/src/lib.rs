@@ -5,9 +5,20 @@
 //! precision. It runs the networks on ONNX Runtime and refuses model files whose SHA-256 differs
 //! from their package manifest. It knows nothing of HTTP, command lines or model downloads.
 
+pub mod decode;
 pub mod error;
 pub mod manifest;
 
 pub use error::{Error, Result};
+pub mod align;
+pub mod distance;
+pub mod engine;
+pub mod facenet;
+pub mod mtcnn;
 pub mod paths;
+pub mod pipeline;
+pub mod resize;
 pub mod runtime;
+
+pub use distance::Metric;
+pub use pipeline::{Face, Pipeline, PipelineOptions};

@@ -28,12 +28,19 @@ pub struct RuntimeManifest {
 static INIT: OnceLock<std::result::Result<(PathBuf, ort::environment::Environment), String>> =
     OnceLock::new();
 
-/// Makes sure ONNX Runtime is loaded; cheap after the first call.
-pub fn ensure_loaded() -> Result<PathBuf> {
+/// Loads ONNX Runtime on first use and returns the process-wide environment.
+pub fn environment() -> Result<&'static ort::environment::Environment> {
     match INIT.get_or_init(|| load().map_err(|e| e.to_string())) {
-        Ok((path, _)) => Ok(path.clone()),
+        Ok((_, env)) => Ok(env),
         Err(e) => Err(Error::Runtime(e.clone())),
     }
+}
+
+/// The library that was loaded, once [`environment`] succeeded.
+pub fn loaded_library() -> Option<PathBuf> {
+    INIT.get()
+        .and_then(|r| r.as_ref().ok())
+        .map(|(p, _)| p.clone())
 }
 
 fn load() -> Result<(PathBuf, ort::environment::Environment)> {
@@ -66,7 +73,7 @@ fn verified_default_library() -> Result<PathBuf> {
     Ok(lib)
 }
 
-/// For diagnostics: which library a call to [`ensure_loaded`] would use.
+/// For diagnostics: which library a call to [`environment`] would use.
 pub fn library_path() -> PathBuf {
     std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
