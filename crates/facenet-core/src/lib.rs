@@ -10,6 +10,8 @@ pub mod error;
 pub mod manifest;
 
 pub use error::{Error, Result};
+/// Re-exported so that callers name the same `RgbImage` type as the pipeline.
+pub use image;
 pub mod align;
 pub mod distance;
 pub mod engine;
