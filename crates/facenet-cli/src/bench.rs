@@ -65,26 +65,49 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> anyhow::Result<u8> {
     ] {
         let images = decode_all(&p, set)?;
         let t = Instant::now();
+        let mut stages = [0.0; 3];
+        let mut counts = [0usize; 2];
         for img in &images {
-            p.detect(img)?;
+            let mut trace = facenet_core::mtcnn::Trace::default();
+            p.detector.detect_traced(img, &mut trace)?;
+            for (s, t) in stages.iter_mut().zip(trace.seconds) {
+                *s += t * 1000.0 / images.len() as f64;
+            }
+            counts[0] += trace.stage1.len();
+            counts[1] += trace.stage2.len();
         }
-        let ms = t.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
+        let one = t.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
+        let t = Instant::now();
+        for r in p.map(&images, |p, img| p.detect(img)) {
+            r?;
+        }
+        let many = t.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
         println!(
-            "MTCNN detect, {name:5}: {ms:7.2} ms/image  (original {orig} ms: {:.2}x)",
-            orig / ms
+            "MTCNN detect, {name:5}: {one:7.2} ms/image one at a time (original {orig} ms: {:.2}x), {many:7.2} ms/image with {} workers ({:.2}x)",
+            orig / one,
+            p.workers(),
+            orig / many
+        );
+        println!(
+            "  stages: P-Net {:.2} ms, R-Net {:.2} ms ({} crops/image), O-Net {:.2} ms ({} crops/image)",
+            stages[0],
+            stages[1],
+            counts[0] / images.len().max(1),
+            stages[2],
+            counts[1] / images.len().max(1)
         );
     }
 
     for (name, set) in [("LFW", &lfw), ("WIDER", &wider)] {
         let t = Instant::now();
-        let mut faces = 0usize;
-        for path in set.iter() {
-            let r = crate::commands::process(&p, path, true)?;
-            faces += r.embeddings.iter().flatten().count();
-        }
+        let results = p.analyse(set, facenet_core::pipeline::Embed::All);
         let s = t.elapsed().as_secs_f64();
+        let mut faces = 0usize;
+        for r in results {
+            faces += r?.embeddings.iter().flatten().count();
+        }
         let per = s * 1000.0 / set.len().max(1) as f64;
-        print!("end to end (decode+detect+align+embed), {name:5}: {:7.1} images/s, {per:7.2} ms/image, {faces} faces", set.len() as f64 / s);
+        print!("end to end (decode+detect+align+embed, {} workers), {name:5}: {:7.1} images/s, {per:7.2} ms/image, {faces} faces", p.workers(), set.len() as f64 / s);
         if name == "LFW" {
             print!(
                 "  (original ~{ORIG_E2E_LFW_MS} ms/image: {:.2}x)",

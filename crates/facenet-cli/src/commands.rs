@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use facenet_core::decode::DecodeLimits;
-use facenet_core::{Face, Metric, Pipeline, PipelineOptions};
+use facenet_core::pipeline::{Analysis, Embed};
+use facenet_core::{Metric, Pipeline, PipelineOptions};
 
 use crate::exit;
 use crate::output::{self, CompareOut, FaceOut, ImageOut, ImagesOut};
@@ -13,6 +14,7 @@ pub struct Context {
     pub model: Option<PathBuf>,
     pub threads: usize,
     pub max_pixels: u64,
+    pub workers: usize,
 }
 
 impl Context {
@@ -25,6 +27,7 @@ impl Context {
     pub fn pipeline(&self) -> anyhow::Result<Pipeline> {
         let options = PipelineOptions {
             threads: self.threads,
+            workers: self.workers,
             limits: DecodeLimits {
                 max_pixels: self.max_pixels,
                 ..DecodeLimits::default()
@@ -40,63 +43,62 @@ impl Context {
 /// One image's outcome, before it is shaped for output.
 pub struct Processed {
     pub out: ImageOut,
-    pub faces: Vec<Face>,
-    pub embeddings: Vec<Option<Vec<f32>>>,
-    pub image: Option<facenet_core::image::RgbImage>,
-    pub bad_input: bool,
+    pub analysis: Option<Analysis>,
 }
 
-pub fn process(p: &Pipeline, path: &Path, embed: bool) -> anyhow::Result<Processed> {
-    let shown = path.display().to_string();
-    let decoded = match p.decode(path) {
-        Ok(d) => d,
-        Err(e) if e.is_input_error() => {
-            return Ok(Processed {
-                out: ImageOut::failed(shown, e.code(), e.to_string()),
-                faces: Vec::new(),
-                embeddings: Vec::new(),
-                image: None,
-                bad_input: true,
-            })
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let img = decoded.image;
-    let faces = p.detect(&img)?;
-    let embeddings = if embed {
-        p.embed_faces(&img, &faces)?
-    } else {
-        vec![None; faces.len()]
-    };
-    let out = ImageOut {
-        path: shown,
-        width: Some(img.width()),
-        height: Some(img.height()),
-        orientation: Some(decoded.orientation),
+/// Runs the pipeline over `images`; an unreadable input becomes an error entry, anything
+/// else that fails (the model, the runtime) stops the command.
+pub fn process_all(
+    p: &Pipeline,
+    images: &[PathBuf],
+    embed: Embed,
+) -> anyhow::Result<Vec<Processed>> {
+    images
+        .iter()
+        .zip(p.analyse(images, embed))
+        .map(|(path, r)| {
+            let shown = path.display().to_string();
+            match r {
+                Ok(a) => Ok(Processed {
+                    out: image_out(shown, &a),
+                    analysis: Some(a),
+                }),
+                Err(e) if e.is_input_error() => Ok(Processed {
+                    out: ImageOut::failed(shown, e.code(), e.to_string()),
+                    analysis: None,
+                }),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .collect()
+}
+
+fn image_out(path: String, a: &Analysis) -> ImageOut {
+    ImageOut {
+        path,
+        width: Some(a.width),
+        height: Some(a.height),
+        orientation: Some(a.orientation),
         faces: Some(
-            faces
+            a.faces
                 .iter()
-                .zip(&embeddings)
+                .zip(&a.embeddings)
                 .map(|(f, e)| FaceOut::new(f, e.clone()))
                 .collect(),
         ),
         selected: None,
         error: None,
-    };
-    Ok(Processed {
-        out,
-        faces,
-        embeddings,
-        image: Some(img),
-        bad_input: false,
-    })
+    }
 }
 
 /// 3 if any input was unreadable, else 4 if any had no face, else 0.
 fn exit_code(results: &[Processed]) -> u8 {
-    if results.iter().any(|r| r.bad_input) {
+    if results.iter().any(|r| r.analysis.is_none()) {
         exit::BAD_INPUT
-    } else if results.iter().any(|r| r.faces.is_empty()) {
+    } else if results
+        .iter()
+        .any(|r| r.analysis.as_ref().is_some_and(|a| a.faces.is_empty()))
+    {
         exit::NO_FACE
     } else {
         exit::OK
@@ -111,14 +113,12 @@ pub fn detect(
     npy: Option<&Path>,
 ) -> anyhow::Result<u8> {
     let p = ctx.pipeline()?;
-    let mut results = Vec::with_capacity(images.len());
-    for path in images {
-        results.push(process(&p, path, embed)?);
-    }
+    let results = process_all(&p, images, if embed { Embed::All } else { Embed::None })?;
     if let Some(npy) = npy {
         let rows: Vec<Vec<f32>> = results
             .iter()
-            .flat_map(|r| r.embeddings.iter().flatten().cloned())
+            .filter_map(|r| r.analysis.as_ref())
+            .flat_map(|a| a.embeddings.iter().flatten().cloned())
             .collect();
         crate::npy::write_f32_2d(npy, &rows, p.embedder.embedding_size)
             .with_context(|| format!("cannot write {}", npy.display()))?;
@@ -142,24 +142,16 @@ pub fn compare(
     metric: Metric,
 ) -> anyhow::Result<u8> {
     let p = ctx.pipeline()?;
-    let mut results = Vec::with_capacity(images.len());
-    let mut selected: Vec<Option<Vec<f32>>> = Vec::with_capacity(images.len());
-    for path in images {
-        let mut r = process(&p, path, false)?;
-        let emb = match (&r.image, r.faces.is_empty()) {
-            (Some(img), false) => {
-                let i = p.select(img, &r.faces);
-                r.out.selected = i;
-                match i {
-                    Some(i) => p.embed_faces(img, &r.faces[i..=i])?.pop().flatten(),
-                    None => None,
-                }
-            }
-            _ => None,
-        };
-        selected.push(emb);
-        results.push(r);
-    }
+    let mut results = process_all(&p, images, Embed::Main)?;
+    let selected: Vec<Option<Vec<f32>>> = results
+        .iter_mut()
+        .map(|r| {
+            let a = r.analysis.as_ref()?;
+            let i = a.selected?;
+            r.out.selected = Some(i);
+            a.embeddings[i].clone()
+        })
+        .collect();
     let threshold = p.threshold(metric);
     let n = images.len();
     let mut distances = vec![vec![None; n]; n];

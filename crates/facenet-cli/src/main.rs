@@ -34,6 +34,9 @@ struct Cli {
     /// ONNX Runtime threads for the embedder (0 = one per core).
     #[arg(long, global = true, default_value_t = 0)]
     threads: usize,
+    /// Images processed at once (0 = one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    workers: usize,
     /// Largest accepted image, in pixels (decompression-bomb guard).
     #[arg(long, global = true, default_value_t = 40_000_000)]
     max_pixels: u64,
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         model: cli.model,
         threads: cli.threads,
         max_pixels: cli.max_pixels,
+        workers: cli.workers,
     };
     match cli.command {
         Command::Detect { images, json } => commands::detect(&ctx, &images, json, false, None),

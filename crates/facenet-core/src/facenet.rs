@@ -38,7 +38,7 @@ impl FaceNet {
         }
         let path = pkg.file_path(&m.files.embedder)?;
         Ok(FaceNet {
-            net: Net::open(&path, intra_threads)?,
+            net: Net::open(&path, intra_threads, 1)?,
             input_size: m.input_size,
             embedding_size: m.embedding_size,
             mean: m.preprocessing.mean,

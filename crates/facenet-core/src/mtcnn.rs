@@ -10,8 +10,8 @@ use std::path::Path;
 
 use image::RgbImage;
 
-use crate::engine::Net;
-use crate::error::Result;
+use crate::engine::{Net, Output};
+use crate::error::{Error, Result};
 use crate::resize::{resize_area, Plane};
 
 /// Detector settings; the defaults are the original's.
@@ -23,6 +23,10 @@ pub struct MtcnnConfig {
     /// Candidates kept per stage, best first, so a 4K photo cannot exhaust memory. The original
     /// has no cap; real photos stay far below it.
     pub max_candidates: usize,
+    /// ONNX Runtime threads per network session.
+    pub threads: usize,
+    /// Sessions per network, so that this many images can be detected at once.
+    pub copies: usize,
 }
 
 impl Default for MtcnnConfig {
@@ -32,6 +36,8 @@ impl Default for MtcnnConfig {
             factor: 0.709,
             thresholds: [0.6, 0.7, 0.7],
             max_candidates: 5000,
+            threads: 1,
+            copies: 1,
         }
     }
 }
@@ -54,6 +60,8 @@ pub struct Trace {
     pub stage1: Vec<[f64; 5]>,
     /// O-Net inputs.
     pub stage2: Vec<[f64; 4]>,
+    /// Wall time of P-Net (pyramid included), R-Net and O-Net stages.
+    pub seconds: [f64; 3],
 }
 
 pub struct Mtcnn {
@@ -82,10 +90,11 @@ struct Cand {
 
 impl Mtcnn {
     pub fn load(pnet: &Path, rnet: &Path, onet: &Path, config: MtcnnConfig) -> Result<Self> {
+        let (t, c) = (config.threads, config.copies);
         Ok(Mtcnn {
-            pnet: Net::open(pnet, 1)?,
-            rnet: Net::open(rnet, 1)?,
-            onet: Net::open(onet, 1)?,
+            pnet: Net::open(pnet, t, c)?,
+            rnet: Net::open(rnet, t, c)?,
+            onet: Net::open(onet, t, c)?,
             config,
         })
     }
@@ -99,8 +108,9 @@ impl Mtcnn {
         let plane = Plane {
             width: w,
             height: h,
-            data: img.as_raw().clone(),
+            data: img.as_raw().as_slice().into(),
         };
+        let t0 = std::time::Instant::now();
         trace.scales = pyramid(w, h, self.config.min_size, self.config.factor);
         let mut cands = Vec::new();
         for &scale in &trace.scales.clone() {
@@ -139,8 +149,11 @@ impl Mtcnn {
             .iter()
             .map(|c| [c.b[0], c.b[1], c.b[2], c.b[3], c.score])
             .collect();
+        trace.seconds[0] = t0.elapsed().as_secs_f64();
 
+        let t1 = std::time::Instant::now();
         boxes = self.stage2(&plane, &boxes)?;
+        trace.seconds[1] = t1.elapsed().as_secs_f64();
         if boxes.is_empty() {
             return Ok(Vec::new());
         }
@@ -148,44 +161,51 @@ impl Mtcnn {
             c.b = fix4(c.b);
         }
         trace.stage2 = boxes.iter().map(|c| c.b).collect();
-        self.stage3(&plane, &boxes)
+        let t2 = std::time::Instant::now();
+        let faces = self.stage3(&plane, &boxes);
+        trace.seconds[2] = t2.elapsed().as_secs_f64();
+        faces
     }
 
     /// P-Net on one pyramid level; returns candidates in the original's `np.where` order.
-    fn stage1_scale(&self, img: &Plane<u8>, ws: usize, hs: usize, scale: f64) -> Result<Vec<Cand>> {
+    ///
+    /// Large levels run in strips along x (the tensor's outer axis) that overlap by P-Net's
+    /// receptive field, so memory stays bounded on 4K photos while every grid cell sees exactly
+    /// the pixels it sees in one whole-level run.
+    fn stage1_scale(
+        &self,
+        img: &Plane<'_, u8>,
+        ws: usize,
+        hs: usize,
+        scale: f64,
+    ) -> Result<Vec<Cand>> {
         let small = resize_area(img, ws, hs);
-        // Caffe layout: the network sees x before y.
-        let mut input = vec![0f32; ws * hs * 3];
-        for y in 0..hs {
-            for x in 0..ws {
-                for c in 0..3 {
-                    let v = f64::from(small.data[(y * ws + x) * 3 + c]);
-                    input[(x * hs + y) * 3 + c] = ((v - 127.5) * 0.0078125) as f32;
-                }
-            }
-        }
-        let out = self
-            .pnet
-            .run(PNET_INPUT, &[1, ws, hs, 3], &input, &PNET_OUTPUTS)?;
-        let (reg, prob) = (&out[0], &out[1]);
-        let (gw, gh) = (prob.shape[1], prob.shape[2]);
         let t = self.config.thresholds[0];
-        let mut hits = Vec::new();
-        for gx in 0..gw {
-            for gy in 0..gh {
-                let p = prob.data[(gx * gh + gy) * 2 + 1];
-                if p >= t {
-                    hits.push((gx, gy, p));
+        let mut hits: Vec<(usize, usize, f32, [f32; 4])> = Vec::new();
+        let mut gw = 0;
+        for (x0, x1) in pnet_strips(ws, hs) {
+            let (reg, prob) = self.pnet_strip(&small, x0, x1)?;
+            let (sw, gh) = (prob.shape[1], prob.shape[2]);
+            for lx in 0..sw {
+                for gy in 0..gh {
+                    let cell = lx * gh + gy;
+                    let p = prob.data[cell * 2 + 1];
+                    if p >= t {
+                        let r = &reg.data[cell * 4..cell * 4 + 4];
+                        hits.push((x0 / 2 + lx, gy, p, [r[0], r[1], r[2], r[3]]));
+                    }
                 }
             }
+            gw = x0 / 2 + sw;
         }
-        // The original flips the regression maps upside down when a level has exactly one hit.
-        let flip = hits.len() == 1;
+        // The original flips the regression maps upside down when a level has exactly one hit,
+        // so that hit takes its regression from the mirrored row.
+        if let [(gx, gy, _, r)] = hits.as_mut_slice() {
+            *r = self.pnet_reg_at(&small, gw - 1 - *gx, *gy)?;
+        }
         Ok(hits
             .into_iter()
-            .map(|(gx, gy, p)| {
-                let rx = if flip { gw - 1 - gx } else { gx };
-                let r = &reg.data[(rx * gh + gy) * 4..(rx * gh + gy) * 4 + 4];
+            .map(|(gx, gy, p, r)| {
                 let (bx, by) = (gx as f64, gy as f64);
                 Cand {
                     b: [
@@ -195,14 +215,58 @@ impl Mtcnn {
                         ((2.0 * by + 12.0) / scale).trunc(),
                     ],
                     score: f64::from(p),
-                    reg: [r[0], r[1], r[2], r[3]].map(f64::from),
+                    reg: r.map(f64::from),
                 }
             })
             .collect())
     }
 
+    /// P-Net over columns `x0..x1` of a pyramid level: regression and probability grids.
+    fn pnet_strip(&self, small: &Plane<'_, u8>, x0: usize, x1: usize) -> Result<(Output, Output)> {
+        let hs = small.height;
+        // Caffe layout: the network sees x before y.
+        let mut input = Vec::with_capacity((x1 - x0) * hs * 3);
+        for x in x0..x1 {
+            for y in 0..hs {
+                let px = &small.data[(y * small.width + x) * 3..(y * small.width + x) * 3 + 3];
+                input.extend(
+                    px.iter()
+                        .map(|&v| ((f64::from(v) - 127.5) * 0.0078125) as f32),
+                );
+            }
+        }
+        let mut out = self
+            .pnet
+            .run(PNET_INPUT, &[1, x1 - x0, hs, 3], &input, &PNET_OUTPUTS)?;
+        let prob = out.pop();
+        let reg = out.pop();
+        match (reg, prob) {
+            (Some(reg), Some(prob)) if prob.shape.len() == 4 && reg.shape.len() == 4 => {
+                Ok((reg, prob))
+            }
+            _ => Err(Error::Runtime("P-Net returned unexpected outputs".into())),
+        }
+    }
+
+    /// The regression P-Net gives at one grid cell of a level.
+    fn pnet_reg_at(&self, small: &Plane<'_, u8>, gx: usize, gy: usize) -> Result<[f32; 4]> {
+        for (x0, x1) in pnet_strips(small.width, small.height) {
+            let rows = pnet_rows(x1 - x0);
+            if gx >= x0 / 2 && gx < x0 / 2 + rows {
+                let (reg, prob) = self.pnet_strip(small, x0, x1)?;
+                let cell = (gx - x0 / 2) * prob.shape[2] + gy;
+                if let Some(r) = reg.data.get(cell * 4..cell * 4 + 4) {
+                    return Ok([r[0], r[1], r[2], r[3]]);
+                }
+            }
+        }
+        Err(Error::Runtime(format!(
+            "P-Net grid has no cell ({gx}, {gy})"
+        )))
+    }
+
     /// R-Net: refine, threshold, NMS, regress, square.
-    fn stage2(&self, img: &Plane<u8>, boxes: &[Cand]) -> Result<Vec<Cand>> {
+    fn stage2(&self, img: &Plane<'_, u8>, boxes: &[Cand]) -> Result<Vec<Cand>> {
         let crops = crops(img, boxes, 24);
         let mut passed = Vec::new();
         for (chunk_i, chunk) in crops.chunks(REFINE_BATCH * 24 * 24 * 3).enumerate() {
@@ -238,7 +302,7 @@ impl Mtcnn {
     }
 
     /// O-Net: final scores, landmarks from the unregressed box, regression, Min NMS.
-    fn stage3(&self, img: &Plane<u8>, boxes: &[Cand]) -> Result<Vec<RawFace>> {
+    fn stage3(&self, img: &Plane<'_, u8>, boxes: &[Cand]) -> Result<Vec<RawFace>> {
         let crops = crops(img, boxes, 48);
         let mut passed = Vec::new();
         let mut faces = Vec::new();
@@ -281,6 +345,29 @@ impl Mtcnn {
             })
             .collect())
     }
+}
+
+/// Pixels of one P-Net run; larger pyramid levels are cut into strips.
+const PNET_STRIP_PIXELS: usize = 512 * 512;
+
+/// Output rows of P-Net for an input `w` wide: 3x3 conv, 2x2/2 max-pool (TF SAME), two 3x3 convs.
+fn pnet_rows(w: usize) -> usize {
+    (w.saturating_sub(2)).div_ceil(2).saturating_sub(4)
+}
+
+/// Column ranges covering a level. Each strip but the last has an even width so that no pooling
+/// padding is added inside the level, and the next strip starts 10 columns before its end, so
+/// that output rows continue without a gap or an overlap.
+fn pnet_strips(ws: usize, hs: usize) -> Vec<(usize, usize)> {
+    let width = (PNET_STRIP_PIXELS / hs.max(1)).max(32) & !1;
+    let mut strips = Vec::new();
+    let mut x0 = 0;
+    while ws - x0 > width {
+        strips.push((x0, x0 + width));
+        x0 += width - 10;
+    }
+    strips.push((x0, ws));
+    strips
 }
 
 /// Pyramid scales: `m * factor^k` while the shorter side stays at least 12 px.
@@ -373,7 +460,7 @@ fn py_slice(start: i64, stop: i64, len: i64) -> (usize, usize) {
 
 /// The R-/O-Net inputs: each box cut out with the original's 1-based `pad` (zeros outside the
 /// image), resized as float64 with INTER_AREA, normalised and laid out (x, y, c).
-fn crops(img: &Plane<u8>, boxes: &[Cand], size: usize) -> Vec<f32> {
+fn crops(img: &Plane<'_, u8>, boxes: &[Cand], size: usize) -> Vec<f32> {
     let (w, h) = (img.width as i64, img.height as i64);
     let mut out = Vec::with_capacity(boxes.len() * size * size * 3);
     for c in boxes {
@@ -398,11 +485,8 @@ fn crops(img: &Plane<u8>, boxes: &[Cand], size: usize) -> Vec<f32> {
             dy = 2 - y;
             y = 1;
         }
-        let mut tmp = Plane {
-            width: tmpw as usize,
-            height: tmph as usize,
-            data: vec![0f64; (tmpw * tmph * 3) as usize],
-        };
+        let tmp_w = tmpw as usize;
+        let mut tmp = vec![0f64; (tmpw * tmph * 3) as usize];
         let (ty0, ty1) = py_slice(dy - 1, edy, tmph);
         let (tx0, tx1) = py_slice(dx - 1, edx, tmpw);
         let (sy0, sy1) = py_slice(y - 1, ey, h);
@@ -412,12 +496,17 @@ fn crops(img: &Plane<u8>, boxes: &[Cand], size: usize) -> Vec<f32> {
             for r in 0..(ty1 - ty0) {
                 for q in 0..(tx1 - tx0) {
                     for ch in 0..3 {
-                        tmp.data[((ty0 + r) * tmp.width + tx0 + q) * 3 + ch] =
+                        tmp[((ty0 + r) * tmp_w + tx0 + q) * 3 + ch] =
                             f64::from(img.data[((sy0 + r) * img.width + sx0 + q) * 3 + ch]);
                     }
                 }
             }
         }
+        let tmp = Plane {
+            width: tmp_w,
+            height: tmph as usize,
+            data: tmp.into(),
+        };
         let resized = resize_area(&tmp, size, size);
         for xx in 0..size {
             for yy in 0..size {
@@ -467,6 +556,30 @@ mod tests {
         ];
         assert_eq!(nms(&c, 0.7, Overlap::Union), vec![0, 1]);
         assert_eq!(nms(&c, 0.7, Overlap::Min), vec![0]);
+    }
+
+    #[test]
+    fn pnet_strips_tile_the_output_grid_exactly() {
+        for (ws, hs) in [
+            (12, 12),
+            (150, 150),
+            (3600, 3560),
+            (1000, 263),
+            (2001, 700),
+            (523, 999),
+        ] {
+            let strips = pnet_strips(ws, hs);
+            assert_eq!(strips.first().map(|s| s.0), Some(0));
+            assert_eq!(strips.last().map(|s| s.1), Some(ws));
+            let mut next_row = 0;
+            for &(x0, x1) in &strips {
+                assert_eq!(x0 % 2, 0);
+                assert!((x1 - x0) * hs <= PNET_STRIP_PIXELS.max(32 * hs));
+                assert_eq!(x0 / 2, next_row, "{ws}x{hs}: gap or overlap at {x0}");
+                next_row = x0 / 2 + pnet_rows(x1 - x0);
+            }
+            assert_eq!(next_row, pnet_rows(ws), "{ws}x{hs}");
+        }
     }
 
     #[test]

@@ -15,6 +15,10 @@ use crate::mtcnn::{Mtcnn, MtcnnConfig, RawFace};
 pub struct PipelineOptions {
     /// ONNX Runtime threads for the embedder; 0 means one per core.
     pub threads: usize,
+    /// ONNX Runtime threads per detector session.
+    pub detector_threads: usize,
+    /// Images processed at once by [`Pipeline::run_many`]; 0 means one per core.
+    pub workers: usize,
     pub limits: DecodeLimits,
     pub max_candidates: usize,
 }
@@ -23,9 +27,20 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             threads: 0,
+            detector_threads: 1,
+            workers: 0,
             limits: DecodeLimits::default(),
             max_candidates: MtcnnConfig::default().max_candidates,
         }
+    }
+}
+
+/// 0 means one per core.
+fn resolve(n: usize) -> usize {
+    if n == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        n
     }
 }
 
@@ -59,6 +74,8 @@ impl Pipeline {
             factor: m.detector.factor,
             thresholds: m.detector.thresholds,
             max_candidates: options.max_candidates,
+            threads: options.detector_threads,
+            copies: resolve(options.workers),
         };
         let detector = Mtcnn::load(
             &package.file_path(&m.files.pnet)?,
@@ -66,12 +83,7 @@ impl Pipeline {
             &package.file_path(&m.files.onet)?,
             config,
         )?;
-        let threads = if options.threads == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            options.threads
-        };
-        let embedder = FaceNet::load(&package, threads)?;
+        let embedder = FaceNet::load(&package, resolve(options.threads))?;
         Ok(Pipeline {
             package,
             detector,
@@ -147,5 +159,153 @@ impl Pipeline {
             crate::distance::Metric::L2 => t.l2,
             crate::distance::Metric::Cosine => t.cosine,
         }
+    }
+}
+
+impl Pipeline {
+    /// Worker threads [`Pipeline::map`] uses.
+    pub fn workers(&self) -> usize {
+        resolve(self.options.workers)
+    }
+
+    /// Runs `f` over `items` on the configured number of worker threads and returns the results
+    /// in input order. The networks' sessions are shared, so while one worker embeds another
+    /// can detect.
+    pub fn map<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        f: impl Fn(&Pipeline, &T) -> R + Sync,
+    ) -> Vec<R> {
+        let workers = self.workers().min(items.len()).max(1);
+        if workers == 1 {
+            return items.iter().map(|it| f(self, it)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut slots: Vec<Option<R>> = Vec::with_capacity(items.len());
+        slots.resize_with(items.len(), || None);
+        let done = std::sync::Mutex::new(slots);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(self, item);
+                    if let Ok(mut d) = done.lock() {
+                        d[i] = Some(r);
+                    }
+                });
+            }
+        });
+        done.into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+/// Which faces of each image to embed in [`Pipeline::analyse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embed {
+    None,
+    /// Every detected face.
+    All,
+    /// Only the face `align_dataset_mtcnn.py` would keep (largest, most central).
+    Main,
+}
+
+/// One image through the pipeline.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub width: u32,
+    pub height: u32,
+    /// EXIF orientation applied while decoding (1 = none).
+    pub orientation: u8,
+    /// Every face, best first.
+    pub faces: Vec<Face>,
+    /// The main face, when there is one.
+    pub selected: Option<usize>,
+    /// Parallel to `faces`; `Some` for each face that was embedded.
+    pub embeddings: Vec<Option<Vec<f32>>>,
+}
+
+/// An image after detection, with the crops still to embed (face index, aligned crop).
+type Detected = (Analysis, Vec<(usize, RgbImage)>);
+
+/// Images decoded and detected together before their faces are embedded in shared batches;
+/// bounds the crops held in memory.
+const ANALYSE_CHUNK: usize = 64;
+
+impl Pipeline {
+    /// Decodes, detects, aligns and embeds many images: detection runs on the worker threads,
+    /// then the chunk's faces are embedded in full batches, which is where the embedder is
+    /// fastest. Results are in input order, one per path.
+    pub fn analyse<P: AsRef<Path> + Sync>(
+        &self,
+        paths: &[P],
+        embed: Embed,
+    ) -> Vec<Result<Analysis>> {
+        let mut out = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(ANALYSE_CHUNK) {
+            let detected = self.map(chunk, |p, path| {
+                p.detect_for_embedding(path.as_ref(), embed)
+            });
+            out.extend(self.embed_detected(detected));
+        }
+        out
+    }
+
+    fn detect_for_embedding(&self, path: &Path, embed: Embed) -> Result<Detected> {
+        let decoded = self.decode(path)?;
+        let img = decoded.image;
+        let faces = self.detect(&img)?;
+        let selected = self.select(&img, &faces);
+        let wanted: Vec<usize> = match embed {
+            Embed::None => Vec::new(),
+            Embed::All => (0..faces.len()).collect(),
+            Embed::Main => selected.into_iter().collect(),
+        };
+        let crops = wanted
+            .into_iter()
+            .filter_map(|i| self.aligned(&img, &faces[i]).map(|c| (i, c)))
+            .collect();
+        let analysis = Analysis {
+            width: img.width(),
+            height: img.height(),
+            orientation: decoded.orientation,
+            embeddings: vec![None; faces.len()],
+            faces,
+            selected,
+        };
+        Ok((analysis, crops))
+    }
+
+    fn embed_detected(&self, detected: Vec<Result<Detected>>) -> Vec<Result<Analysis>> {
+        let crops: Vec<RgbImage> = detected
+            .iter()
+            .flatten()
+            .flat_map(|(_, c)| c.iter().map(|(_, img)| img.clone()))
+            .collect();
+        let embeddings = match self.embedder.embed(&crops) {
+            Ok(e) => e,
+            Err(e) => {
+                let msg = e.to_string();
+                return detected
+                    .into_iter()
+                    .map(|d| d.and(Err(crate::Error::Runtime(msg.clone()))))
+                    .collect();
+            }
+        };
+        let mut embeddings = embeddings.into_iter();
+        detected
+            .into_iter()
+            .map(|d| {
+                let (mut analysis, crops) = d?;
+                for (i, _) in crops {
+                    analysis.embeddings[i] = embeddings.next();
+                }
+                Ok(analysis)
+            })
+            .collect()
     }
 }

@@ -6,12 +6,15 @@
 //! area decimation (`computeResizeAreaTab`), and the bilinear variant OpenCV falls back to when
 //! either axis is enlarged.
 
-/// A packed, interleaved 3-channel image of `T`.
+use std::borrow::Cow;
+
+/// A packed, interleaved 3-channel image of `T`, borrowed (a decoded photo is not copied) or
+/// owned (a resize result).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plane<T> {
+pub struct Plane<'a, T: Clone> {
     pub width: usize,
     pub height: usize,
-    pub data: Vec<T>,
+    pub data: Cow<'a, [T]>,
 }
 
 const CN: usize = 3;
@@ -46,17 +49,21 @@ impl Pixel for f64 {
 }
 
 /// `cv2.resize(src, (dst_w, dst_h), interpolation=cv2.INTER_AREA)`.
-pub fn resize_area<T: Pixel>(src: &Plane<T>, dst_w: usize, dst_h: usize) -> Plane<T> {
+pub fn resize_area<T: Pixel>(src: &Plane<'_, T>, dst_w: usize, dst_h: usize) -> Plane<'static, T> {
     let (sw, sh) = (src.width, src.height);
     if sw == 0 || sh == 0 || dst_w == 0 || dst_h == 0 {
         return Plane {
             width: dst_w,
             height: dst_h,
-            data: vec![T::default(); dst_w * dst_h * CN],
+            data: vec![T::default(); dst_w * dst_h * CN].into(),
         };
     }
     if sw == dst_w && sh == dst_h {
-        return src.clone();
+        return Plane {
+            width: sw,
+            height: sh,
+            data: Cow::Owned(src.data.to_vec()),
+        };
     }
     let inv_scale_x = dst_w as f64 / sw as f64;
     let inv_scale_y = dst_h as f64 / sh as f64;
@@ -84,7 +91,13 @@ pub fn resize_area<T: Pixel>(src: &Plane<T>, dst_w: usize, dst_h: usize) -> Plan
 }
 
 /// Integer ratios: a plain box average (`resizeAreaFast_`).
-fn area_fast<T: Pixel>(src: &Plane<T>, dw: usize, dh: usize, sx: usize, sy: usize) -> Plane<T> {
+fn area_fast<T: Pixel>(
+    src: &Plane<'_, T>,
+    dw: usize,
+    dh: usize,
+    sx: usize,
+    sy: usize,
+) -> Plane<'static, T> {
     let mut data = vec![T::default(); dw * dh * CN];
     // OpenCV's SIMD path for 2x2 on uint8 rounds half up; its scalar path rounds half to even.
     let half_up = T::IS_U8 && sx == 2 && sy == 2;
@@ -112,7 +125,7 @@ fn area_fast<T: Pixel>(src: &Plane<T>, dw: usize, dh: usize, sx: usize, sy: usiz
     Plane {
         width: dw,
         height: dh,
-        data,
+        data: data.into(),
     }
 }
 
@@ -159,7 +172,13 @@ fn area_tab(ssize: usize, dsize: usize, scale: f64) -> Vec<Tap> {
 }
 
 /// Non-integer downscale (`resizeArea_`): the work type is float for uint8 and double for double.
-fn area_general<T: Pixel>(src: &Plane<T>, dw: usize, dh: usize, sx: f64, sy: f64) -> Plane<T> {
+fn area_general<T: Pixel>(
+    src: &Plane<'_, T>,
+    dw: usize,
+    dh: usize,
+    sx: f64,
+    sy: f64,
+) -> Plane<'static, T> {
     if T::IS_U8 {
         area_general_work::<T, f32>(src, dw, dh, sx, sy)
     } else {
@@ -199,12 +218,12 @@ impl Work for f64 {
 }
 
 fn area_general_work<T: Pixel, W: Work>(
-    src: &Plane<T>,
+    src: &Plane<'_, T>,
     dw: usize,
     dh: usize,
     sx: f64,
     sy: f64,
-) -> Plane<T> {
+) -> Plane<'static, T> {
     let xtab = area_tab(src.width, dw, sx);
     let ytab = area_tab(src.height, dh, sy);
     let width = dw * CN;
@@ -212,16 +231,22 @@ fn area_general_work<T: Pixel, W: Work>(
     let mut buf = vec![W::default(); width];
     let mut sum = vec![W::default(); width];
     let mut prev_dy = ytab.first().map_or(0, |t| t.di);
+    let mut buf_row = usize::MAX;
     for yt in &ytab {
         let beta = W::from_f32(yt.alpha);
-        let row = &src.data[yt.si * src.width * CN..(yt.si + 1) * src.width * CN];
-        buf.iter_mut().for_each(|b| *b = W::default());
-        for xt in &xtab {
-            let alpha = W::from_f32(xt.alpha);
-            for c in 0..CN {
-                let s = W::from_f64(row[xt.si * CN + c].to_f64());
-                buf[xt.di * CN + c] = buf[xt.di * CN + c] + s * alpha;
+        // A source row usually feeds two output rows in a row; its horizontal pass is reused.
+        if yt.si != buf_row {
+            let row = &src.data[yt.si * src.width * CN..(yt.si + 1) * src.width * CN];
+            buf.iter_mut().for_each(|b| *b = W::default());
+            for xt in &xtab {
+                let alpha = W::from_f32(xt.alpha);
+                let s = &row[xt.si * CN..xt.si * CN + CN];
+                let b = &mut buf[xt.di * CN..xt.di * CN + CN];
+                for c in 0..CN {
+                    b[c] = b[c] + W::from_f64(s[c].to_f64()) * alpha;
+                }
             }
+            buf_row = yt.si;
         }
         if yt.di != prev_dy {
             let out = &mut data[prev_dy * width..(prev_dy + 1) * width];
@@ -243,7 +268,7 @@ fn area_general_work<T: Pixel, W: Work>(
     Plane {
         width: dw,
         height: dh,
-        data,
+        data: data.into(),
     }
 }
 
@@ -268,14 +293,14 @@ fn linear_axis(ssize: usize, dsize: usize, scale: f64, inv_scale: f64) -> (Vec<u
 
 /// INTER_AREA when an axis grows: OpenCV's linear resize with area-style coefficients.
 fn area_as_linear<T: Pixel>(
-    src: &Plane<T>,
+    src: &Plane<'_, T>,
     dw: usize,
     dh: usize,
     scale_x: f64,
     scale_y: f64,
     inv_scale_x: f64,
     inv_scale_y: f64,
-) -> Plane<T> {
+) -> Plane<'static, T> {
     let (xofs, xfrac) = linear_axis(src.width, dw, scale_x, inv_scale_x);
     let (yofs, yfrac) = linear_axis_rows(src.height, dh, scale_y, inv_scale_y);
     let sw = src.width;
@@ -309,7 +334,7 @@ fn area_as_linear<T: Pixel>(
     Plane {
         width: dw,
         height: dh,
-        data,
+        data: data.into(),
     }
 }
 
@@ -336,7 +361,7 @@ fn linear_axis_rows(
 mod tests {
     use super::*;
 
-    fn plane_u8(w: usize, h: usize, f: impl Fn(usize, usize, usize) -> u8) -> Plane<u8> {
+    fn plane_u8(w: usize, h: usize, f: impl Fn(usize, usize, usize) -> u8) -> Plane<'static, u8> {
         let mut data = Vec::with_capacity(w * h * 3);
         for y in 0..h {
             for x in 0..w {
@@ -348,7 +373,7 @@ mod tests {
         Plane {
             width: w,
             height: h,
-            data,
+            data: data.into(),
         }
     }
 
@@ -379,7 +404,11 @@ mod tests {
         let src = Plane {
             width: 3,
             height: 1,
-            data: vals.iter().flat_map(|&v| [v, v, v]).collect::<Vec<f64>>(),
+            data: vals
+                .iter()
+                .flat_map(|&v| [v, v, v])
+                .collect::<Vec<f64>>()
+                .into(),
         };
         let out = resize_area(&src, 2, 1);
         let a = f64::from((1.0f64 / 1.5) as f32);
@@ -393,7 +422,7 @@ mod tests {
         let src = Plane {
             width: 2,
             height: 1,
-            data: vec![0.0, 0.0, 0.0, 100.0, 100.0, 100.0],
+            data: vec![0.0, 0.0, 0.0, 100.0, 100.0, 100.0].into(),
         };
         let out = resize_area(&src, 4, 1);
         let row: Vec<f64> = out.data.iter().step_by(3).copied().collect();
