@@ -1,10 +1,14 @@
 //! `facenet`: the command line over the facenet-core pipeline. Thin on purpose: argument
 //! parsing, output formatting and exit codes live here; everything else is in the libraries.
 
+mod align_cmd;
 mod bench;
+mod classify;
+mod cluster;
 mod commands;
 mod npy;
 mod output;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +49,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum MetricArg {
+pub enum MetricArg {
     L2,
     Cosine,
 }
@@ -85,6 +89,14 @@ enum Command {
     },
     /// Measure embedding and end-to-end throughput.
     Bench(bench::BenchArgs),
+    /// Align a `<class>/<image>` dataset into 160x160 crops (align_dataset_mtcnn.py).
+    Align(align_cmd::AlignArgs),
+    /// Train or apply a classifier over face embeddings (classifier.py).
+    Classify(classify::ClassifyArgs),
+    /// Group photos by person.
+    Cluster(cluster::ClusterArgs),
+    /// LFW verification accuracy (10-fold), VAL@FAR, AUC, EER, as validate_on_lfw.py.
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Subcommand)]
@@ -145,5 +157,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ModelsAction::Verify => commands::models_verify(&ctx),
         },
         Command::Bench(args) => bench::run(&ctx, &args),
+        Command::Validate(args) => validate::run(&ctx, &args),
+        Command::Align(args) => align_cmd::run(&ctx, &args),
+        Command::Classify(args) => classify::run(&ctx, &args),
+        Command::Cluster(args) => cluster::run(&ctx, &args),
     }
 }
