@@ -238,3 +238,45 @@ fn channel_order_is_respected() {
         "swapping R and B left the embedding unchanged (cos {cos})"
     );
 }
+
+#[test]
+fn lfw_embeddings_match_the_reference_run() {
+    let Some(shared) = shared_dir("LFW embedding parity") else {
+        return;
+    };
+    let p = pipeline();
+    let index = json(shared.join("reference/lfw_embeddings.json"));
+    let rows = std::fs::read(shared.join("reference/lfw_embeddings.f32")).expect("f32 rows");
+    let mut entries: Vec<(String, usize)> = index["index"]
+        .as_object()
+        .expect("index")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("row") as usize))
+        .collect();
+    entries.sort();
+    // Every 150th image: 52 people spread over the alphabet.
+    let picked: Vec<&(String, usize)> = entries.iter().step_by(150).collect();
+    let paths: Vec<std::path::PathBuf> = picked.iter().map(|(k, _)| shared.join(k)).collect();
+    let results = p.analyse(&paths, facenet_core::pipeline::Embed::Main);
+    let mut worst = 1.0f64;
+    let mut checked = 0;
+    for ((rel, row), r) in picked.iter().zip(results) {
+        let a = r.expect(rel);
+        // The reference substituted a fallback crop where MTCNN found nothing.
+        let Some(sel) = a.selected else { continue };
+        let e = a.embeddings[sel].clone().expect("embedding");
+        let want: Vec<f64> = rows[row * 2048..(row + 1) * 2048]
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect();
+        let c = cosine(&e, &want);
+        assert!(
+            c >= 0.999,
+            "{rel}: cos {c} with the reference run's embedding"
+        );
+        worst = worst.min(c);
+        checked += 1;
+    }
+    assert!(checked >= 50, "only {checked} images compared");
+    eprintln!("LFW parity: {checked} images, worst cos {worst:.6} with the reference run");
+}
