@@ -91,6 +91,17 @@ fn image_out(path: String, a: &Analysis) -> ImageOut {
     }
 }
 
+/// Writes a command's result to stdout. A reader that went away (`facenet ... | head`) is not
+/// an error worth a panic or a message.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 /// 3 if any input was unreadable, else 4 if any had no face, else 0.
 fn exit_code(results: &[Processed]) -> u8 {
     if results.iter().any(|r| r.analysis.is_none()) {
@@ -128,9 +139,9 @@ pub fn detect(
         images: results.into_iter().map(|r| r.out).collect(),
     };
     if json {
-        println!("{}", serde_json::to_string(&out)?);
+        emit(&(serde_json::to_string(&out)? + "\n"))?;
     } else {
-        output::print_images_text(&out, embed);
+        emit(&output::images_text(&out, embed))?;
     }
     Ok(code)
 }
@@ -174,9 +185,9 @@ pub fn compare(
         same,
     };
     if json {
-        println!("{}", serde_json::to_string(&out)?);
+        emit(&(serde_json::to_string(&out)? + "\n"))?;
     } else {
-        output::print_compare_text(&out);
+        emit(&output::compare_text(&out))?;
     }
     Ok(code)
 }

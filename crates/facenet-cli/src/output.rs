@@ -1,6 +1,16 @@
 //! The JSON shapes of `detect`, `embed` and `compare`, and their plain-text forms.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
+
+// Writing to a String cannot fail.
+macro_rules! line {
+    ($s:expr, $($arg:tt)*) => {{ let _ = writeln!($s, $($arg)*); }};
+}
+macro_rules! part {
+    ($s:expr, $($arg:tt)*) => {{ let _ = write!($s, $($arg)*); }};
+}
 
 use facenet_core::Face;
 
@@ -91,14 +101,16 @@ pub struct CompareOut {
     pub same: Vec<Vec<Option<bool>>>,
 }
 
-pub fn print_images_text(out: &ImagesOut, with_embeddings: bool) {
+pub fn images_text(out: &ImagesOut, with_embeddings: bool) -> String {
+    let mut s = String::new();
     for img in &out.images {
         if let Some(e) = &img.error {
-            println!("{}: error [{}] {}", img.path, e.code, e.message);
+            line!(s, "{}: error [{}] {}", img.path, e.code, e.message);
             continue;
         }
         let faces = img.faces.as_deref().unwrap_or_default();
-        println!(
+        line!(
+            s,
             "{}: {}x{}, {} face{}",
             img.path,
             img.width.unwrap_or(0),
@@ -108,48 +120,57 @@ pub fn print_images_text(out: &ImagesOut, with_embeddings: bool) {
         );
         for (i, f) in faces.iter().enumerate() {
             let b = f.bbox;
-            print!(
+            part!(
+                s,
                 "  face {i}: box [{:.1}, {:.1}, {:.1}, {:.1}] score {:.4}",
-                b[0], b[1], b[2], b[3], f.score
+                b[0],
+                b[1],
+                b[2],
+                b[3],
+                f.score
             );
             if let (true, Some(e)) = (with_embeddings, &f.embedding) {
                 let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:.4}")).collect();
-                print!(" embedding [{}, ...] ({}-d)", head.join(", "), e.len());
+                part!(s, " embedding [{}, ...] ({}-d)", head.join(", "), e.len());
             }
-            println!();
+            s.push('\n');
         }
     }
+    s
 }
 
-pub fn print_compare_text(out: &CompareOut) {
-    println!("Images:");
+pub fn compare_text(out: &CompareOut) -> String {
+    let mut s = String::new();
+    line!(s, "Images:");
     for (i, img) in out.images.iter().enumerate() {
         match &img.error {
-            Some(e) => println!("{i}: {} (error [{}] {})", img.path, e.code, e.message),
-            None => println!("{i}: {}", img.path),
+            Some(e) => line!(s, "{i}: {} (error [{}] {})", img.path, e.code, e.message),
+            None => line!(s, "{i}: {}", img.path),
         }
     }
-    println!();
-    println!(
+    s.push('\n');
+    line!(
+        s,
         "Distance matrix ({}, threshold {}):",
-        out.metric, out.threshold
+        out.metric,
+        out.threshold
     );
-    print!("    ");
+    part!(s, "    ");
     for j in 0..out.images.len() {
-        print!("{j:>10}");
+        part!(s, "{j:>10}");
     }
-    println!();
+    s.push('\n');
     for (i, row) in out.distances.iter().enumerate() {
-        print!("{i:>4}");
+        part!(s, "{i:>4}");
         for d in row {
             match d {
-                Some(d) => print!("{d:>10.4}"),
-                None => print!("{:>10}", "-"),
+                Some(d) => part!(s, "{d:>10.4}"),
+                None => part!(s, "{:>10}", "-"),
             }
         }
-        println!();
+        s.push('\n');
     }
-    println!();
+    s.push('\n');
     for i in 0..out.images.len() {
         for j in i + 1..out.images.len() {
             let verdict = match out.same[i][j] {
@@ -158,7 +179,8 @@ pub fn print_compare_text(out: &CompareOut) {
                 None => "no face to compare",
             };
             let d = out.distances[i][j].map_or("-".to_string(), |d| format!("{d:.4}"));
-            println!("{i} vs {j}: {verdict} (distance {d})");
+            line!(s, "{i} vs {j}: {verdict} (distance {d})");
         }
     }
+    s
 }

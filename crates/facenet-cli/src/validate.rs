@@ -152,11 +152,11 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<u8> {
             o.insert("flip".into(), args.flip.into());
             o.insert("seconds".into(), seconds.into());
         }
-        println!("{}", serde_json::to_string(&v)?);
+        crate::commands::emit(&(serde_json::to_string(&v)? + "\n"))?;
     } else {
-        println!("{report}");
-        println!(
-            "{} pairs of {} evaluated, {} images, {} without a face (centred fallback crop), {} unreadable, {seconds:.1} s",
+        let mut text = format!("{report}\n");
+        text += &format!(
+            "{} pairs of {} evaluated, {} images, {} without a face (centred fallback crop), {} unreadable, {seconds:.1} s\n",
             report.pairs,
             pairs.pairs.len(),
             paths.len(),
@@ -164,8 +164,9 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<u8> {
             failed_images.len()
         );
         for f in &failed_images {
-            println!("  unreadable: {f}");
+            text += &format!("  unreadable: {f}\n");
         }
+        crate::commands::emit(&text)?;
     }
     Ok(exit::OK)
 }
