@@ -32,6 +32,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub mod classify;
+pub mod cluster;
 pub mod pairs;
 mod plot;
 mod pyref;
