@@ -4,15 +4,16 @@
 //! Needs the fetched model package (default `~/.facenet`) and the shared data (`../shared` beside
 //! the checkout, or `$FACENET_SHARED`); the tests skip loudly when the data is absent.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use facenet_core::decode::{decode_path, DecodeLimits};
 use facenet_core::image::{self, ImageEncoder, RgbImage};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_facenet");
+mod common;
+
+use common::{facenet, Run};
 
 const OK: i32 = 0;
 const BAD_INPUT: i32 = 3;
@@ -38,72 +39,6 @@ const PHOTOS: usize = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-struct Run {
-    what: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{}: stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.what, self.stdout, self.stderr
-            )
-        })
-    }
-
-    #[track_caller]
-    fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "{}: exit code {} (want {code})\nstdout:\n{}\nstderr:\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-fn facenet<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let what = format!(
-        "facenet {}",
-        args.iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let out = Command::new(BIN)
-        .args(&args)
-        .env_remove("FACENET_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!(
-            "{what}: killed by a signal ({:?})\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "{what}: the binary panicked:\n{stderr}"
-    );
-    Run {
-        what,
-        code,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    }
-}
 
 /// `facenet align --json <input> <output> <extra...>`.
 fn align(input: &Path, output: &Path, extra: &[&str]) -> Run {

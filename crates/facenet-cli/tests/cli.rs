@@ -15,7 +15,9 @@ use facenet_core::decode::{decode_path, DecodeLimits};
 use facenet_core::image::{self, imageops, ImageEncoder, Rgb, RgbImage};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_facenet");
+mod common;
+
+use common::{facenet, Run, BIN};
 
 // Exit codes of the contract.
 const OK: i32 = 0;
@@ -31,72 +33,6 @@ const DISTRACTOR: [u32; 4] = [700, 930, 910, 1137];
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-struct Run {
-    what: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{}: stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.what, self.stdout, self.stderr
-            )
-        })
-    }
-
-    #[track_caller]
-    fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "{}: exit code {} (want {code})\nstdout:\n{}\nstderr:\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-fn facenet<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let what = format!(
-        "facenet {}",
-        args.iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let out = Command::new(BIN)
-        .args(&args)
-        .env_remove("FACENET_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!(
-            "{what}: killed by a signal ({:?})\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "{what}: the binary panicked:\n{stderr}"
-    );
-    Run {
-        what,
-        code,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    }
-}
 
 /// `facenet <cmd> --json <paths...>`.
 fn json_cmd(cmd: &str, paths: &[&Path]) -> Run {
