@@ -87,6 +87,73 @@ fn validate_on_an_lfw_subset() {
     assert!(svg.contains("<svg"));
 }
 
+fn validate_json(lfw_dir: &std::path::Path, pairs: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_facenet"))
+        .arg("validate")
+        .arg("--lfw-dir")
+        .arg(lfw_dir)
+        .arg("--pairs")
+        .arg(pairs)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `facenet align` then `facenet validate` on the aligned crops gives the same report as
+/// validating the raw photos: the crops are the ones the raw path embeds.
+#[test]
+fn validate_on_aligned_crops_matches_raw_photos() {
+    let Some(shared) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let pairs = tmp.path().join("pairs.txt");
+    subset_pairs(&shared, &pairs);
+    // Only the photos the pairs use, in LFW's <name>/<name>_NNNN layout.
+    let raw = tmp.path().join("raw");
+    let text = std::fs::read_to_string(&pairs).unwrap();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let refs: Vec<(&str, &str)> = if f.len() == 3 {
+            vec![(f[0], f[1]), (f[0], f[2])]
+        } else {
+            vec![(f[0], f[1]), (f[2], f[3])]
+        };
+        for (name, n) in refs {
+            let file = format!("{name}_{:04}.jpg", n.parse::<u32>().unwrap());
+            std::fs::create_dir_all(raw.join(name)).unwrap();
+            std::fs::copy(
+                shared.join("data/lfw/images").join(name).join(&file),
+                raw.join(name).join(&file),
+            )
+            .unwrap();
+        }
+    }
+    let aligned = tmp.path().join("aligned");
+    let out = Command::new(env!("CARGO_BIN_EXE_facenet"))
+        .arg("align")
+        .arg(&raw)
+        .arg(&aligned)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_raw = validate_json(&raw, &pairs);
+    let from_aligned = validate_json(&aligned, &pairs);
+    for key in ["accuracy_mean", "val_mean", "auc", "threshold"] {
+        assert_eq!(from_raw[key], from_aligned[key], "{key}");
+    }
+    assert_eq!(from_aligned["pairs"], 80);
+}
+
 #[test]
 fn validate_reports_a_missing_image_by_line() {
     let Some(shared) = shared() else { return };
