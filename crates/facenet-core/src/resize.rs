@@ -224,10 +224,14 @@ fn area_general_work<T: Pixel, W: Work>(
     sx: f64,
     sy: f64,
 ) -> Plane<'static, T> {
-    let xtab = area_tab(src.width, dw, sx);
+    let xtab: Vec<(usize, usize, W)> = area_tab(src.width, dw, sx)
+        .into_iter()
+        .map(|t| (t.si * CN, t.di * CN, W::from_f32(t.alpha)))
+        .collect();
     let ytab = area_tab(src.height, dh, sy);
     let width = dw * CN;
     let mut data = vec![T::default(); dh * width];
+    let mut row_w = vec![W::default(); src.width * CN];
     let mut buf = vec![W::default(); width];
     let mut sum = vec![W::default(); width];
     let mut prev_dy = ytab.first().map_or(0, |t| t.di);
@@ -237,13 +241,15 @@ fn area_general_work<T: Pixel, W: Work>(
         // A source row usually feeds two output rows in a row; its horizontal pass is reused.
         if yt.si != buf_row {
             let row = &src.data[yt.si * src.width * CN..(yt.si + 1) * src.width * CN];
+            for (w, v) in row_w.iter_mut().zip(row) {
+                *w = W::from_f64(v.to_f64());
+            }
             buf.iter_mut().for_each(|b| *b = W::default());
-            for xt in &xtab {
-                let alpha = W::from_f32(xt.alpha);
-                let s = &row[xt.si * CN..xt.si * CN + CN];
-                let b = &mut buf[xt.di * CN..xt.di * CN + CN];
-                for c in 0..CN {
-                    b[c] = b[c] + W::from_f64(s[c].to_f64()) * alpha;
+            for &(si, di, alpha) in &xtab {
+                if let (Some(s), Some(b)) = (row_w.get(si..si + CN), buf.get_mut(di..di + CN)) {
+                    b[0] = b[0] + s[0] * alpha;
+                    b[1] = b[1] + s[1] * alpha;
+                    b[2] = b[2] + s[2] * alpha;
                 }
             }
             buf_row = yt.si;
