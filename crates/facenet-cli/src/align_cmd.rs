@@ -106,6 +106,19 @@ enum Outcome {
 
 pub fn run(ctx: &Context, args: &AlignArgs) -> anyhow::Result<u8> {
     let start = Instant::now();
+    if let (Ok(i), Ok(o)) = (
+        fs::canonicalize(&args.input_dir),
+        fs::canonicalize(&args.output_dir),
+    ) {
+        // The input photos would pass for their own crops and never be aligned.
+        if i == o {
+            eprintln!(
+                "error: the output directory {} is the input directory; choose another",
+                args.output_dir.display()
+            );
+            return Ok(exit::USAGE);
+        }
+    }
     let mut unreadable = Vec::new();
     let jobs = list_jobs(&args.input_dir, &args.output_dir, &mut unreadable)?;
     let images = jobs.len() + unreadable.len();
@@ -212,6 +225,14 @@ fn list_jobs(
         };
         for file in files {
             if file.is_dir() {
+                continue;
+            }
+            // bounding_boxes.txt is one record per line: a name with a newline could forge one.
+            if file.to_string_lossy().chars().any(char::is_control) {
+                unreadable.push(Problem {
+                    path: file.display().to_string(),
+                    reason: "the file name contains a control character".into(),
+                });
                 continue;
             }
             let Some(stem) = file.file_stem() else {

@@ -54,8 +54,18 @@ enum Prepared {
 
 pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<u8> {
     let start = Instant::now();
-    let pairs = PairsFile::read(&args.pairs)?;
-    let resolved = pairs.resolve(&args.lfw_dir)?;
+    // A bad pairs file or a missing image is the caller's input: exit 3, like an unreadable photo.
+    let input = PairsFile::read(&args.pairs).and_then(|p| {
+        let r = p.resolve(&args.lfw_dir)?;
+        Ok((p, r))
+    });
+    let (pairs, resolved) = match input {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let mut index: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for (a, b) in &resolved {
         for p in [a, b] {
@@ -126,7 +136,14 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<u8> {
     let seconds = start.elapsed().as_secs_f64();
     let failed_images: Vec<String> = failed
         .iter()
-        .map(|(i, e)| format!("{}: {e}", paths[*i].display()))
+        .map(|(i, e)| {
+            let shown = paths[*i].display().to_string();
+            if e.starts_with(&shown) {
+                e.clone()
+            } else {
+                format!("{shown}: {e}")
+            }
+        })
         .collect();
     let fallback_images: Vec<String> = no_face
         .iter()
@@ -168,7 +185,12 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<u8> {
         }
         crate::commands::emit(&text)?;
     }
-    Ok(exit::OK)
+    // Pairs with an unreadable image were left out of the figures: the caller must know.
+    Ok(if failed_images.is_empty() {
+        exit::OK
+    } else {
+        exit::BAD_INPUT
+    })
 }
 
 /// The aligned crop of an image's main face (or the image itself when it already is one).

@@ -369,3 +369,38 @@ fn image_size_and_margin_are_the_users() {
     // The detector's box (77.6, 67.9, 168.2, 183.4), truncated, without the default 32 px margin.
     assert_eq!(box_of(&boxes(&output), &png), [77, 67, 168, 183]);
 }
+
+#[test]
+fn output_equal_to_input_is_refused_and_control_characters_are_listed() {
+    let Some(shared) = shared("align input checks") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let class = input.join("Cho");
+    std::fs::create_dir_all(&class).unwrap();
+    std::fs::copy(lfw(&shared, CHO), class.join("a.jpg")).unwrap();
+    // The photos would pass for their own crops.
+    let run = align(&input, &input, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("is the input directory"),
+        "{}",
+        run.stderr
+    );
+
+    // A newline in a name could forge a bounding_boxes.txt record.
+    std::fs::copy(lfw(&shared, CHO), class.join("x\nfake 1 2 3 4.jpg")).unwrap();
+    let out = tmp.path().join("out");
+    let run = align(&input, &out, &[]);
+    run.expect_code(BAD_INPUT);
+    let v = run.json();
+    assert_eq!(v["aligned"], 1);
+    let bad = v["unreadable"].as_array().unwrap();
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("control character"));
+    assert_eq!(boxes(&out).len(), 1);
+}

@@ -152,6 +152,41 @@ fn validate_on_aligned_crops_matches_raw_photos() {
         assert_eq!(from_raw[key], from_aligned[key], "{key}");
     }
     assert_eq!(from_aligned["pairs"], 80);
+
+    // One unreadable photo: its pairs are left out, listed, and the exit code says so.
+    let victim = std::fs::read_dir(raw.join("Abel_Pacheco"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&victim, b"").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_facenet"))
+        .arg("validate")
+        .arg("--lfw-dir")
+        .arg(&raw)
+        .arg("--pairs")
+        .arg(&pairs)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = r["failed_images"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    let msg = failed[0].as_str().unwrap();
+    assert!(msg.contains("file is empty"), "{msg}");
+    assert_eq!(
+        msg.matches(&*victim.display().to_string()).count(),
+        1,
+        "{msg}"
+    );
+    assert!(r["pairs"].as_u64().unwrap() < 80);
 }
 
 #[test]

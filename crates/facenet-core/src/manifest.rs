@@ -124,6 +124,52 @@ impl ModelPackage {
     }
 }
 
+impl Manifest {
+    /// Settings the pipeline relies on: a factor of 1 would build an endless pyramid, a zero
+    /// embedding size would divide by zero.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let d = &self.detector;
+        if !(d.factor > 0.0 && d.factor < 1.0) {
+            return Err(format!("detector.factor {} must be in (0, 1)", d.factor));
+        }
+        if !(d.min_size >= 1.0 && d.min_size.is_finite()) {
+            return Err(format!(
+                "detector.min_size {} must be at least 1",
+                d.min_size
+            ));
+        }
+        if d.thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
+            return Err(format!(
+                "detector.thresholds {:?} must be in [0, 1]",
+                d.thresholds
+            ));
+        }
+        if !(1..=8192).contains(&self.embedding_size) {
+            return Err(format!(
+                "embedding_size {} must be in 1..=8192",
+                self.embedding_size
+            ));
+        }
+        if !(16..=1024).contains(&self.input_size) || self.alignment.image_size != self.input_size {
+            return Err(format!(
+                "input_size {} and alignment.image_size {} must be equal, in 16..=1024",
+                self.input_size, self.alignment.image_size
+            ));
+        }
+        if self.alignment.margin > 4096 {
+            return Err(format!(
+                "alignment.margin {} is over 4096",
+                self.alignment.margin
+            ));
+        }
+        let p = &self.preprocessing;
+        if !(p.mean.is_finite() && p.scale.is_finite() && p.scale != 0.0) {
+            return Err("preprocessing.mean and scale must be finite, scale non-zero".into());
+        }
+        Ok(())
+    }
+}
+
 impl Files {
     pub fn all(&self) -> [&ModelFile; 4] {
         [&self.embedder, &self.pnet, &self.rnet, &self.onet]
@@ -159,6 +205,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             manifest.format
         )));
     }
+    manifest.check().map_err(package_err)?;
     Ok(manifest)
 }
 
@@ -224,6 +271,45 @@ mod tests {
         assert!(resolve_inside(dir, "sub/pnet.onnx").is_ok());
         for bad in ["", "../x.onnx", "/etc/passwd", "a/../../b", "./x"] {
             assert!(resolve_inside(dir, bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    fn sample() -> Manifest {
+        let file = |p: &str| {
+            serde_json::json!({"path": p, "sha256": "00", "source": {"package": "x", "version": "1",
+                "archive": "a", "archive_sha256": "00", "member": "m", "member_sha256": "00",
+                "conversion": "copied"}})
+        };
+        serde_json::from_value(serde_json::json!({
+            "format": 1, "name": "n", "version": "v", "architecture": "a", "embedding_size": 512,
+            "input_size": 160,
+            "preprocessing": {"standardization": "fixed", "mean": 127.5, "scale": 0.0078125,
+                "channel_order": "RGB", "layout": "NHWC"},
+            "thresholds": {"l2": 1.129, "cosine": 0.6375},
+            "detector": {"min_size": 20.0, "factor": 0.709, "thresholds": [0.6, 0.7, 0.7]},
+            "alignment": {"image_size": 160, "margin": 32},
+            "files": {"embedder": file("e"), "pnet": file("p"), "rnet": file("r"), "onet": file("o")}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn settings_that_would_hang_or_divide_by_zero_are_refused() {
+        assert!(sample().check().is_ok());
+        type Breaker = fn(&mut Manifest);
+        let cases: [(&str, Breaker); 6] = [
+            ("factor", |m| m.detector.factor = 1.0),
+            ("min_size", |m| m.detector.min_size = 0.0),
+            ("thresholds", |m| m.detector.thresholds[1] = 1.5),
+            ("embedding_size", |m| m.embedding_size = 0),
+            ("image_size", |m| m.alignment.image_size = 100),
+            ("scale", |m| m.preprocessing.scale = 0.0),
+        ];
+        for (field, break_it) in cases {
+            let mut m = sample();
+            break_it(&mut m);
+            let err = m.check().unwrap_err();
+            assert!(err.contains(field), "{field}: {err}");
         }
     }
 

@@ -117,7 +117,10 @@ impl Mtcnn {
             let hs = (h as f64 * scale).ceil() as usize;
             let ws = (w as f64 * scale).ceil() as usize;
             trace.pnet_input_hw.push([hs, ws]);
-            let found = self.stage1_scale(&plane, ws, hs, scale)?;
+            let mut found = self.stage1_scale(&plane, ws, hs, scale)?;
+            // NMS compares candidates pairwise: an image tiled with face-like patches must not
+            // make it quadratic in the hits.
+            cap(&mut found, self.config.max_candidates);
             let keep = nms(&found, 0.5, Overlap::Union);
             cands.extend(keep.into_iter().map(|i| found[i]));
             cap(&mut cands, self.config.max_candidates);
@@ -370,13 +373,16 @@ fn pnet_strips(ws: usize, hs: usize) -> Vec<(usize, usize)> {
     strips
 }
 
+const MAX_LEVELS: i32 = 64;
+
 /// Pyramid scales: `m * factor^k` while the shorter side stays at least 12 px.
 pub fn pyramid(w: usize, h: usize, min_size: f64, factor: f64) -> Vec<f64> {
     let m = 12.0 / min_size;
     let mut minl = w.min(h) as f64 * m;
     let mut scales = Vec::new();
     let mut k = 0i32;
-    while minl >= 12.0 {
+    // A factor of 0.709 gives 17 levels for a 10000 px side; the bound only stops a bad factor.
+    while minl >= 12.0 && k < MAX_LEVELS {
         scales.push(m * factor.powf(f64::from(k)));
         minl *= factor;
         k += 1;
