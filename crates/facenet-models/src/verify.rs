@@ -6,7 +6,7 @@ use facenet_core::manifest::{self, ModelPackage};
 use facenet_core::paths;
 use facenet_core::runtime::{RuntimeManifest, RUNTIME_MANIFEST};
 
-use crate::fetch::FetchError;
+use crate::fetch::{FetchError, FACENET_ONNX_SHA256, ONET, PNET, RNET};
 
 /// One file's check. `actual` is `None` when the file could not be read.
 #[derive(Debug, Clone)]
@@ -53,12 +53,24 @@ pub fn verify(home: &Path) -> Result<VerifyReport, FetchError> {
 pub fn verify_package(package_dir: &Path, runtime_dir: &Path) -> Result<VerifyReport, FetchError> {
     let manifest = manifest::read_manifest(package_dir)?;
     let roles = ["embedder", "pnet", "rnet", "onet"];
+    // The pretrained package is checked against the digests compiled into this program, so a
+    // manifest rewritten to match swapped models does not pass.
+    let pinned = (manifest.name == paths::DEFAULT_PACKAGE).then_some([
+        FACENET_ONNX_SHA256,
+        PNET.sha256,
+        RNET.sha256,
+        ONET.sha256,
+    ]);
     let mut files: Vec<FileCheck> = roles
         .iter()
         .zip(manifest.files.all())
+        .enumerate()
         .map(
-            |(role, file)| match manifest::resolve_inside(package_dir, &file.path) {
-                Ok(path) => check(role, path, &file.sha256),
+            |(k, (role, file))| match manifest::resolve_inside(package_dir, &file.path) {
+                Ok(path) => {
+                    let expected = pinned.map_or(file.sha256.as_str(), |p| p[k]);
+                    check(role, path, expected)
+                }
                 Err(e) => FileCheck {
                     role: role.to_string(),
                     path: package_dir.join(&file.path),

@@ -74,6 +74,16 @@ fn fetch_from_cached_archives_converts_installs_and_verifies() {
     let err = facenet_core::manifest::ModelPackage::open(&report.package_dir).unwrap_err();
     assert_eq!(err.code(), "model_integrity");
 
+    // Rewriting the manifest to the tampered file's digest satisfies the loader, but not
+    // verify: the pretrained package is held to the digests compiled into the program.
+    let manifest_path = report.package_dir.join("manifest.json");
+    let mut m = facenet_core::manifest::read_manifest(&report.package_dir).unwrap();
+    m.files.embedder.sha256 = facenet_core::manifest::sha256_bytes(&bytes);
+    std::fs::write(&manifest_path, serde_json::to_string(&m).unwrap()).unwrap();
+    facenet_core::manifest::ModelPackage::open(&report.package_dir).unwrap();
+    let verified = facenet_models::verify(home).unwrap();
+    assert!(!verified.ok(), "a rewritten manifest passed verify");
+
     // Fetching again repairs the package from the cached archives.
     facenet_models::fetch(home).unwrap();
     assert!(facenet_models::verify(home).unwrap().ok());
