@@ -39,6 +39,8 @@ pub enum Error {
     Runtime(String),
     #[error("invalid argument: {0}")]
     Invalid(String),
+    #[error("the inference queue is full; retry shortly")]
+    Busy,
 }
 
 impl Error {
@@ -53,6 +55,7 @@ impl Error {
             Error::Integrity { .. } => "model_integrity",
             Error::Runtime(_) => "runtime",
             Error::Invalid(_) => "invalid_argument",
+            Error::Busy => "queue_full",
         }
     }
 

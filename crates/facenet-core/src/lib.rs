@@ -13,6 +13,7 @@ pub use error::{Error, Result};
 /// Re-exported so that callers name the same `RgbImage` type as the pipeline.
 pub use image;
 pub mod align;
+pub mod batch;
 pub mod distance;
 pub mod engine;
 pub mod facenet;
