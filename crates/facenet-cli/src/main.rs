@@ -8,6 +8,7 @@ mod cluster;
 mod commands;
 mod npy;
 mod output;
+mod service;
 mod validate;
 
 use std::path::PathBuf;
@@ -95,6 +96,18 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Group photos by person.
     Cluster(cluster::ClusterArgs),
+    /// Run the face-recognition HTTP service.
+    Serve(service::ServeArgs),
+    /// Manage the service's API keys.
+    Keys {
+        #[command(subcommand)]
+        action: service::KeysAction,
+    },
+    /// Check the service's audit log.
+    Audit {
+        #[command(subcommand)]
+        action: service::AuditAction,
+    },
     /// LFW verification accuracy (10-fold), VAL@FAR, AUC, EER, as validate_on_lfw.py.
     Validate(validate::ValidateArgs),
 }
@@ -172,6 +185,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bench(args) => bench::run(&ctx, &args),
         Command::Validate(args) => validate::run(&ctx, &args),
         Command::Align(args) => align_cmd::run(&ctx, &args),
+        Command::Serve(args) => service::serve(&ctx, &args),
+        Command::Keys { action } => service::keys(&action),
+        Command::Audit { action } => service::audit(&action),
         Command::Classify(args) => classify::run(&ctx, &args),
         Command::Cluster(args) => cluster::run(&ctx, &args),
     }

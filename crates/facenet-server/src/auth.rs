@@ -26,6 +26,25 @@ pub trait Authenticator: Send + Sync {
     fn authenticate(&self, secret: &str) -> Option<Principal>;
 }
 
+/// The production keys: hashed and revocable, in the service's store.
+pub struct StoreKeys(pub std::sync::Arc<dyn facenet_store::Store>);
+
+impl Authenticator for StoreKeys {
+    fn authenticate(&self, secret: &str) -> Option<Principal> {
+        match self.0.authenticate(secret) {
+            Ok(key) => key.map(|k| Principal {
+                key_id: k.id,
+                role: k.role,
+            }),
+            Err(e) => {
+                // A store failure must not let anyone in; it is logged for the operator.
+                tracing::error!(error = %e, "key lookup failed");
+                None
+            }
+        }
+    }
+}
+
 /// Test and development keys held in memory, in plain text. Not for production: it has no
 /// hashing, revocation or persistence. Key ids are `static-0`, `static-1`, … in input order.
 pub struct StaticKeys {

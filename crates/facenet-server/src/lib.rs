@@ -29,7 +29,7 @@ use facenet_core::Pipeline;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{Access, Authenticator, Principal, Role, StaticKeys, ROUTES};
+pub use auth::{Access, Authenticator, Principal, Role, StaticKeys, StoreKeys, ROUTES};
 pub use error::ApiError;
 
 use auth::RouteLabel;
@@ -137,6 +137,23 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Binds `addr`, calls `on_ready` with the bound address, and serves until Ctrl-C or SIGTERM,
+/// on a runtime of its own: the command line stays free of async code.
+pub fn serve_blocking(
+    addr: std::net::SocketAddr,
+    state: AppState,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        on_ready(listener.local_addr()?);
+        serve(listener, state, shutdown_signal()).await
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM, for [`serve`]'s `shutdown`.
