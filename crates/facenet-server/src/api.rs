@@ -12,29 +12,31 @@ use facenet_core::{Face, Metric};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::extract::{blocking, Caller};
 use crate::images::{OneImage, TwoImages};
 use crate::AppState;
+use facenet_store::AuditCtx;
 
 /// Which faces to embed.
 #[derive(Clone, Copy)]
-enum Want {
+pub(crate) enum Want {
     None,
     All,
     Main,
 }
 
-struct Analysed {
-    width: u32,
-    height: u32,
-    faces: Vec<Face>,
-    selected: Option<usize>,
+pub(crate) struct Analysed {
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<Face>,
+    pub selected: Option<usize>,
     /// Parallel to `faces`.
-    embeddings: Vec<Option<Vec<f32>>>,
+    pub embeddings: Vec<Option<Vec<f32>>>,
 }
 
 /// Decodes, detects and aligns on the blocking pool, then embeds through the shared batcher so
 /// that concurrent requests share model runs. `label` names the upload in error messages.
-async fn analyse(
+pub(crate) async fn analyse(
     state: &AppState,
     bytes: Bytes,
     label: &'static str,
@@ -81,7 +83,7 @@ async fn analyse(
 /// One face as the API shows it. Typed rather than a `Value` so that `f32`s print shortest
 /// (`1.129`, not `1.128999948501587`), which also keeps embeddings compact.
 #[derive(Serialize)]
-struct FaceOut<'a> {
+pub(crate) struct FaceOut<'a> {
     #[serde(rename = "box")]
     bbox: [f64; 4],
     score: f64,
@@ -91,7 +93,7 @@ struct FaceOut<'a> {
 }
 
 impl<'a> FaceOut<'a> {
-    fn new(face: &Face, embedding: Option<&'a [f32]>) -> Self {
+    pub(crate) fn new(face: &Face, embedding: Option<&'a [f32]>) -> Self {
         FaceOut {
             bbox: face.bbox,
             score: face.score,
@@ -109,7 +111,7 @@ struct Detection<'a> {
 }
 
 #[derive(Serialize)]
-struct Verification<'a> {
+pub(crate) struct Verification<'a> {
     verified: bool,
     distance: f32,
     similarity: f32,
@@ -159,19 +161,51 @@ fn main_face(a: &Analysed, which: &str) -> Result<(Face, Vec<f32>), ApiError> {
 
 pub async fn verify(
     State(state): State<AppState>,
+    Caller(ctx): Caller,
     TwoImages(b1, b2): TwoImages,
 ) -> Result<Response, ApiError> {
+    let result = verify_pair(&state, b1, b2).await;
+    let (target, outcome) = match &result {
+        Ok(v) => (format!("verified={}", v.verified), "ok"),
+        Err(e) => (String::from("-"), e.code),
+    };
+    audit(&state, ctx, "verify", target, outcome).await?;
+    Ok(Json(result?).into_response())
+}
+
+/// Appends a row for a read-only biometric operation. If it cannot be written the request
+/// fails: a comparison that leaves no trace is what the audit log exists to prevent.
+pub(crate) async fn audit(
+    state: &AppState,
+    ctx: AuditCtx,
+    action: &'static str,
+    target: String,
+    outcome: &'static str,
+) -> Result<(), ApiError> {
+    let store = state.gallery.store.clone();
+    blocking(move || {
+        store.record(&ctx, action, &target, outcome)?;
+        Ok(())
+    })
+    .await
+}
+
+async fn verify_pair(
+    state: &AppState,
+    b1: Bytes,
+    b2: Bytes,
+) -> Result<Verification<'static>, ApiError> {
     // Both images in flight at once, so their faces can share one embedder batch.
     let (a1, a2) = tokio::join!(
-        analyse(&state, b1, "image1", Want::Main),
-        analyse(&state, b2, "image2", Want::Main)
+        analyse(state, b1, "image1", Want::Main),
+        analyse(state, b2, "image2", Want::Main)
     );
     let (f1, e1) = main_face(&a1?, "image1")?;
     let (f2, e2) = main_face(&a2?, "image2")?;
     let metric = Metric::L2;
     let distance = metric.distance(&e1, &e2);
     let threshold = state.pipeline.threshold(metric);
-    Ok(Json(Verification {
+    Ok(Verification {
         // `<=` as the CLI's `compare` decides sameness.
         verified: distance <= threshold,
         distance,
@@ -181,5 +215,4 @@ pub async fn verify(
         face1: FaceOut::new(&f1, None),
         face2: FaceOut::new(&f2, None),
     })
-    .into_response())
 }

@@ -103,11 +103,39 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/healthz", Public),
     (Method::GET, "/readyz", Public),
     (Method::GET, "/openapi.json", Public),
+    // The web UI's files; every call the page makes needs the key its user types in.
+    (Method::GET, "/", Public),
+    (Method::GET, "/ui/", Public),
+    (Method::GET, "/ui/app.js", Public),
+    (Method::GET, "/ui/app.css", Public),
     // Operations staff and auditors watch the service; request counts are not for clients.
     (Method::GET, "/metrics", Roles(&[Operator, Auditor])),
     (Method::POST, "/api/v1/detect", Roles(&[Client])),
     (Method::POST, "/api/v1/embed", Roles(&[Client])),
     (Method::POST, "/api/v1/verify", Roles(&[Client])),
+    (Method::POST, "/api/v1/recognize", Roles(&[Client])),
+    (Method::POST, "/api/v1/subjects", Roles(&[Operator])),
+    (Method::GET, "/api/v1/subjects", Roles(&[Operator])),
+    (Method::GET, "/api/v1/subjects/{id}", Roles(&[Operator])),
+    (Method::PATCH, "/api/v1/subjects/{id}", Roles(&[Operator])),
+    (Method::DELETE, "/api/v1/subjects/{id}", Roles(&[Operator])),
+    (
+        Method::POST,
+        "/api/v1/subjects/{id}/faces",
+        Roles(&[Operator]),
+    ),
+    (
+        Method::GET,
+        "/api/v1/subjects/{id}/faces",
+        Roles(&[Operator]),
+    ),
+    (Method::DELETE, "/api/v1/faces/{id}", Roles(&[Operator])),
+    // Keys are the admin's alone (an empty list: admin only).
+    (Method::GET, "/api/v1/keys", Roles(&[])),
+    (Method::POST, "/api/v1/keys", Roles(&[])),
+    (Method::DELETE, "/api/v1/keys/{id}", Roles(&[])),
+    (Method::GET, "/api/v1/audit", Roles(&[Auditor])),
+    (Method::GET, "/api/v1/audit/verify", Roles(&[Auditor])),
 ];
 
 /// The access rule for a matched route, if the table has one.
@@ -190,11 +218,15 @@ fn check(
     let principal = presented_key(headers)
         .and_then(|k| state.auth.authenticate(k))
         .ok_or_else(ApiError::unauthorized)?;
-    if allows(rule, principal.role) {
-        Ok(Some(principal))
-    } else {
-        Err(ApiError::forbidden())
+    if !allows(rule, principal.role) {
+        return Err(ApiError::forbidden());
     }
+    if let Some(limiter) = &state.rate {
+        limiter
+            .check(&principal.key_id)
+            .map_err(ApiError::rate_limited)?;
+    }
+    Ok(Some(principal))
 }
 
 #[cfg(test)]

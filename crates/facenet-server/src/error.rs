@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for the `Retry-After` header of a 429 or 503 (1 when unset).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,7 +21,26 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn not_found_item(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} {id} not found"),
+        )
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("this API key is over its rate limit; retry in {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -108,6 +129,29 @@ impl From<facenet_core::Error> for ApiError {
     }
 }
 
+impl From<facenet_store::Error> for ApiError {
+    fn from(e: facenet_store::Error) -> Self {
+        use facenet_store::Error as E;
+        match &e {
+            E::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m.clone()),
+            E::Invalid(m) => Self::bad_request("invalid_request", m.clone()),
+            E::AuditBroken { .. } => {
+                tracing::error!(error = %e, "audit chain broken");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "audit_broken",
+                    e.to_string(),
+                )
+            }
+            _ => {
+                tracing::error!(error = %e, "store failure");
+                Self::internal()
+            }
+        }
+    }
+}
+
 /// Carried on an error response until the outermost layer adds the request id to the body.
 #[derive(Debug, Clone)]
 pub(crate) struct ErrorInfo {
@@ -121,8 +165,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {
+            let secs = self.retry_after.unwrap_or(1).max(1);
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()

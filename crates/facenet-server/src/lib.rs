@@ -6,12 +6,20 @@
 //! (keys, subjects and templates come from the store through traits such as
 //! [`Authenticator`]). Build an [`AppState`], then [`router`] or [`serve`].
 
+mod admin_api;
 mod api;
 pub mod auth;
 pub mod error;
+mod extract;
+pub mod gallery;
+mod gallery_api;
 mod images;
+pub mod index;
 mod metrics;
 mod openapi;
+mod ratelimit;
+pub mod tls;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use facenet_core::batch::{BatchConfig, Batcher};
 use facenet_core::Pipeline;
@@ -31,6 +39,8 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{Access, Authenticator, Principal, Role, StaticKeys, StoreKeys, ROUTES};
 pub use error::ApiError;
+pub use gallery::Gallery;
+pub use ratelimit::RateLimit;
 
 use auth::RouteLabel;
 use error::ErrorInfo;
@@ -46,6 +56,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// A request still running after this gets 408.
     pub request_timeout: Duration,
+    /// Per API key; `None` turns rate limiting off.
+    pub rate: Option<RateLimit>,
 }
 
 impl Default for Limits {
@@ -53,6 +65,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            rate: Some(RateLimit::default()),
         }
     }
 }
@@ -64,28 +77,51 @@ pub struct AppState {
     /// The one embedding queue all requests go through, so that concurrent faces share runs.
     pub batcher: Arc<Batcher>,
     pub auth: Arc<dyn Authenticator>,
+    /// Subjects, encrypted templates and the in-memory 1:N index over them.
+    pub gallery: Arc<Gallery>,
     pub limits: Limits,
     metrics: Arc<Metrics>,
+    rate: Option<Arc<ratelimit::Limiter>>,
 }
 
 impl AppState {
-    /// Starts the batching queue around the pipeline's embedder.
+    /// Loads the gallery index from `store` and starts the batching queue around the
+    /// pipeline's embedder.
     pub fn new(
         pipeline: Arc<Pipeline>,
         batch: BatchConfig,
         auth: Arc<dyn Authenticator>,
+        store: Arc<dyn facenet_store::Store>,
         limits: Limits,
-    ) -> Self {
+    ) -> Result<Self, facenet_store::Error> {
+        let manifest = &pipeline.package.manifest;
+        let gallery = Gallery::open(store, model_version(&pipeline), manifest.embedding_size)?;
         let p = Arc::clone(&pipeline);
         let batcher = Arc::new(Batcher::spawn(batch, move |faces| p.embedder.embed(faces)));
-        AppState {
+        let rate = limits.rate.map(|r| Arc::new(ratelimit::Limiter::new(r)));
+        Ok(AppState {
             pipeline,
             batcher,
             auth,
+            gallery: Arc::new(gallery),
             limits,
             metrics: Arc::default(),
-        }
+            rate,
+        })
     }
+}
+
+/// The model's identity in each template's AAD: its name and the embedder file's digest, so
+/// that templates of retrained weights under the same name are never mixed up.
+pub fn model_version(pipeline: &Pipeline) -> String {
+    let m = &pipeline.package.manifest;
+    let digest = m
+        .files
+        .embedder
+        .sha256
+        .get(..16)
+        .unwrap_or(&m.files.embedder.sha256);
+    format!("{}@{digest}", m.name)
 }
 
 /// The whole application. Every route must also appear in [`ROUTES`], which decides who may
@@ -113,6 +149,33 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/detect", post(api::detect))
         .route("/api/v1/embed", post(api::embed))
         .route("/api/v1/verify", post(api::verify))
+        .route("/api/v1/recognize", post(gallery_api::recognize))
+        .route(
+            "/api/v1/subjects",
+            post(gallery_api::create_subject).get(gallery_api::list_subjects),
+        )
+        .route(
+            "/api/v1/subjects/{id}",
+            get(gallery_api::get_subject)
+                .patch(gallery_api::patch_subject)
+                .delete(gallery_api::delete_subject),
+        )
+        .route(
+            "/api/v1/subjects/{id}/faces",
+            post(gallery_api::enroll).get(gallery_api::list_faces),
+        )
+        .route("/api/v1/faces/{id}", delete(gallery_api::delete_face))
+        .route(
+            "/api/v1/keys",
+            get(admin_api::list_keys).post(admin_api::create_key),
+        )
+        .route("/api/v1/keys/{id}", delete(admin_api::revoke_key))
+        .route("/api/v1/audit", get(admin_api::audit_log))
+        .route("/api/v1/audit/verify", get(admin_api::audit_verify))
+        .route("/", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -139,11 +202,13 @@ pub async fn serve(
         .await
 }
 
-/// Binds `addr`, calls `on_ready` with the bound address, and serves until Ctrl-C or SIGTERM,
-/// on a runtime of its own: the command line stays free of async code.
+/// Binds `addr`, calls `on_ready` with the bound address, and serves (HTTPS when `tls` is
+/// given) until Ctrl-C or SIGTERM, on a runtime of its own: the command line stays free of
+/// async code.
 pub fn serve_blocking(
     addr: std::net::SocketAddr,
     state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -152,7 +217,13 @@ pub fn serve_blocking(
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         on_ready(listener.local_addr()?);
-        serve(listener, state, shutdown_signal()).await
+        match tls {
+            Some(config) => {
+                let listener = listener.into_std()?;
+                tls::serve_tls(listener, state, config, shutdown_signal()).await
+            }
+            None => serve(listener, state, shutdown_signal()).await,
+        }
     })
 }
 
@@ -195,13 +266,14 @@ async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
     let m = &state.pipeline.package.manifest;
     Json(serde_json::json!({
         "status": "ready",
-        "model": { "name": m.name, "version": m.version },
+        "model": { "name": m.name, "version": m.version, "id": state.gallery.model_version },
         "queue_depth": state.batcher.queue_depth(),
+        "gallery": { "faces": state.gallery.len(), "stale_templates": state.gallery.stale },
     }))
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state.batcher);
+    let body = state.metrics.render(&state.batcher, state.gallery.len());
     (
         [(
             header::CONTENT_TYPE,
@@ -278,6 +350,10 @@ async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -
     };
     parts.headers.insert(REQUEST_ID, id_value);
     for (name, value) in SECURITY_HEADERS {
+        // The web UI's own pages loosen the policy to their own scripts and styles.
+        if name == "content-security-policy" && parts.headers.contains_key(name) {
+            continue;
+        }
         parts.headers.insert(name, HeaderValue::from_static(value));
     }
     let route = parts

@@ -61,14 +61,14 @@ impl Metrics {
         h.sum += secs;
     }
 
-    pub fn render(&self, batcher: &Batcher) -> String {
+    pub fn render(&self, batcher: &Batcher, gallery_faces: usize) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = self.write(&mut out, batcher);
+        let _ = self.write(&mut out, batcher, gallery_faces);
         out
     }
 
-    fn write(&self, out: &mut String, batcher: &Batcher) -> std::fmt::Result {
+    fn write(&self, out: &mut String, batcher: &Batcher, gallery_faces: usize) -> std::fmt::Result {
         if let Ok(inner) = self.inner.lock() {
             writeln!(
                 out,
@@ -118,7 +118,13 @@ impl Metrics {
             }
         }
         let stats = batcher.stats();
-        let series: [(&str, &str, &str, u64); 4] = [
+        let series: [(&str, &str, &str, u64); 5] = [
+            (
+                "facenet_gallery_faces",
+                "gauge",
+                "Enrolled faces in the in-memory 1:N index.",
+                gallery_faces as u64,
+            ),
             (
                 "facenet_embed_queue_depth",
                 "gauge",

@@ -64,6 +64,101 @@ pub fn document() -> Value {
         }
         r
     };
+    let mut doc = base(&one_image, &two_images, with_ok, ok);
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        if let Value::Object(more) = gallery_paths(&one_image, &errors) {
+            paths.extend(more);
+        }
+    }
+    doc
+}
+
+/// Builds a route's error responses from its `(status, codes)` pairs.
+type ErrorsFn<'a> = dyn Fn(&[(&str, &str)]) -> Value + 'a;
+
+fn gallery_paths(one_image: &Value, errors: &ErrorsFn<'_>) -> Value {
+    let json_body = |schema: Value| json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+    let res = |status: &str, desc: &str, more: &[(&str, &str)]| {
+        let mut r = errors(more);
+        if let Some(m) = r.as_object_mut() {
+            m.insert(status.into(), json!({ "description": desc, "content": { "application/json": { "schema": { "type": "object" } } } }));
+            m.insert("401".into(), json!({ "description": "unauthorized" }));
+            m.insert("403".into(), json!({ "description": "forbidden" }));
+            m.insert(
+                "429".into(),
+                json!({ "description": "rate_limited; see Retry-After" }),
+            );
+        }
+        r
+    };
+    let id =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
+    let page = json!([
+        { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
+        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+    ]);
+    let subject = json!({ "type": "object", "required": ["name"], "properties": {
+        "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+        "metadata": { "type": "object" } } });
+    let image_errs: &[(&str, &str)] = &[
+        (
+            "400",
+            "invalid_json, missing_image, bad_base64, invalid_query",
+        ),
+        ("404", "not_found"),
+        ("413", "payload_too_large, image_too_large"),
+        ("415", "unsupported_media_type"),
+        ("422", "invalid_image, no_face, multiple_faces"),
+        ("503", "queue_full"),
+    ];
+    json!({
+        "/api/v1/recognize": { "post": { "summary": "1:N: every face against the gallery (role client). Candidates within the threshold, best first; an empty list is an unknown person.",
+            "parameters": [{ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 5 } }],
+            "requestBody": one_image, "responses": res("200", "faces with candidates [{subject, name, similarity, distance, face_id}]", image_errs) } },
+        "/api/v1/subjects": {
+            "post": { "summary": "Create a subject (role operator)", "requestBody": json_body(subject.clone()),
+                      "responses": res("201", "the subject", &[("400", "invalid_json, invalid_request"), ("409", "conflict: name in use"), ("415", "unsupported_media_type")]) },
+            "get": { "summary": "List subjects, oldest first (role operator)", "parameters": page.clone(),
+                     "responses": res("200", "{subjects, total, offset, limit}", &[("400", "invalid_query")]) } },
+        "/api/v1/subjects/{id}": {
+            "get": { "summary": "One subject (role operator)", "parameters": id.clone(), "responses": res("200", "the subject", &[("404", "not_found")]) },
+            "patch": { "summary": "Rename or replace metadata (role operator)", "parameters": id.clone(),
+                       "requestBody": json_body(json!({ "type": "object", "properties": { "name": { "type": "string" }, "metadata": { "type": "object" } } })),
+                       "responses": res("200", "the subject", &[("404", "not_found"), ("409", "conflict")]) },
+            "delete": { "summary": "Delete a subject and erase all its templates; audited (role operator)", "parameters": id.clone(),
+                        "responses": res("200", "{deleted, faces_erased}", &[("404", "not_found")]) } },
+        "/api/v1/subjects/{id}/faces": {
+            "post": { "summary": "Enroll the one face of a photo (role operator); the template is stored encrypted, the photo is not stored",
+                      "parameters": id.clone(), "requestBody": one_image, "responses": res("201", "the face record", image_errs) },
+            "get": { "summary": "The subject's faces, without templates (role operator)", "parameters": id.clone(),
+                     "responses": res("200", "{faces}", &[("404", "not_found")]) } },
+        "/api/v1/faces/{id}": { "delete": { "summary": "Erase one face (role operator)", "parameters": id.clone(),
+            "responses": res("200", "{deleted, subject_id}", &[("404", "not_found")]) } },
+        "/api/v1/keys": {
+            "get": { "summary": "List API keys, never their secrets (admin)", "responses": res("200", "{keys}", &[]) },
+            "post": { "summary": "Create a key; the secret is in this response only (admin)",
+                      "requestBody": json_body(json!({ "type": "object", "required": ["role"], "properties": {
+                          "role": { "type": "string", "enum": ["admin", "operator", "client", "auditor"] }, "label": { "type": "string" } } })),
+                      "responses": res("201", "{id, key, role, label, created_at}", &[("400", "invalid_request")]) } },
+        "/api/v1/keys/{id}": { "delete": { "summary": "Revoke a key (admin)", "parameters": id.clone(),
+            "responses": res("200", "the revoked key", &[("404", "not_found")]) } },
+        "/api/v1/audit": { "get": { "summary": "The hash-chained audit log, oldest first (role auditor)", "parameters": page,
+            "responses": res("200", "{entries, offset, limit}", &[("400", "invalid_query")]) } },
+        "/api/v1/audit/verify": { "get": { "summary": "Check the audit chain (role auditor)",
+            "responses": res("200", "{intact: true, rows}", &[("500", "audit_broken: names the first broken row")]) } },
+        "/": { "get": { "summary": "Redirects to the web UI", "security": [], "responses": { "303": { "description": "to /ui/" } } } },
+        "/ui/": { "get": { "summary": "The web UI", "security": [], "responses": { "200": { "description": "HTML" } } } },
+        "/ui/app.js": { "get": { "summary": "The web UI's script", "security": [], "responses": { "200": { "description": "JavaScript" } } } },
+        "/ui/app.css": { "get": { "summary": "The web UI's style sheet", "security": [], "responses": { "200": { "description": "CSS" } } } }
+    })
+}
+
+fn base(
+    one_image: &Value,
+    two_images: &Value,
+    with_ok: impl Fn(&str) -> Value,
+    _ok: impl Fn(&str) -> Value,
+) -> Value {
     let plain = |desc: &str, ctype: &str| json!({ "200": { "description": desc, "content": { ctype: { "schema": { "type": "string" } } } } });
     json!({
         "openapi": "3.0.3",
