@@ -4,7 +4,7 @@
 //! this process and drives `/verify` and `/recognize` with closed-loop clients at concurrency 1,
 //! 8 and 32, with the batching queue at max batch 32 and, as the baseline measured in the same
 //! run, at max batch 1. Then recognition latency over a synthetic 100,000-template gallery.
-//! `FACENET_BENCH_SECS` sets the seconds per cell (default 10). Needs `../shared` photos.
+//! `FACENET_BENCH_SECS` sets the seconds per cell (default 5). Needs `../shared` photos.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use reqwest::multipart::{Form, Part};
 
 const KEY: &str = "bench-key";
 
+/// Two photos of one person: `a` is enrolled and verified against `b`, `b` is recognised.
 struct Photos {
+    label: &'static str,
     a: Vec<u8>,
     b: Vec<u8>,
 }
@@ -108,24 +110,34 @@ async fn drive(
     )
 }
 
-fn photos() -> Option<Photos> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/photos/test_images");
-    Some(Photos {
-        a: std::fs::read(dir.join("obama.jpg")).ok()?,
-        b: std::fs::read(dir.join("obama2.jpg")).ok()?,
-    })
+/// LFW's 250×250 photos (the size a login or door camera crop is) and full-size portraits
+/// (910×1137 and 626×1200), where MTCNN's pyramid costs several times more.
+fn photo_sets() -> Option<Vec<Photos>> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let read = |p: &str| std::fs::read(shared.join(p)).ok();
+    Some(vec![
+        Photos {
+            label: "lfw 250px",
+            a: read("lfw/images/Aaron_Peirsol/Aaron_Peirsol_0001.jpg")?,
+            b: read("lfw/images/Aaron_Peirsol/Aaron_Peirsol_0002.jpg")?,
+        },
+        Photos {
+            label: "portrait 1MP",
+            a: read("photos/test_images/obama.jpg")?,
+            b: read("photos/test_images/obama2.jpg")?,
+        },
+    ])
 }
 
 fn main() {
-    let Some(p) = photos() else {
+    let Some(sets) = photo_sets() else {
         eprintln!("SKIPPED: ../shared/data/photos is missing");
         return;
     };
     let secs: f64 = std::env::var("FACENET_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10.0);
+        .unwrap_or(5.0);
     let pipeline = Arc::new(
         Pipeline::open(
             &facenet_core::paths::default_package_dir(),
@@ -137,18 +149,24 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(pipeline, p, secs));
+    rt.block_on(run(pipeline, sets, secs));
 }
 
-async fn run(pipeline: Arc<Pipeline>, p: Photos, secs: f64) {
-    let p = Arc::new(p);
+async fn run(pipeline: Arc<Pipeline>, sets: Vec<Photos>, secs: f64) {
     println!(
         "service load, {secs} s per cell, closed-loop clients on loopback, 2 images per verify"
     );
     println!(
-        "{:<10} {:>9} {:>5} {:>9} {:>9} {:>9} {:>6}",
-        "route", "max_batch", "conc", "req/s", "p50 ms", "p99 ms", "errors"
+        "{:<13} {:<10} {:>9} {:>5} {:>9} {:>9} {:>9} {:>6}",
+        "images", "route", "max_batch", "conc", "req/s", "p50 ms", "p99 ms", "errors"
     );
+    for p in sets {
+        cells(&pipeline, Arc::new(p), secs).await;
+    }
+    gallery_scan(&pipeline);
+}
+
+async fn cells(pipeline: &Arc<Pipeline>, p: Arc<Photos>, secs: f64) {
     for max_batch in [1usize, 32] {
         let dir = tempfile::tempdir().expect("tmp");
         let (base, state) = start(pipeline.clone(), max_batch, dir.path()).await;
@@ -181,8 +199,8 @@ async fn run(pipeline: Arc<Pipeline>, p: Photos, secs: f64) {
                 })
                 .await;
             println!(
-                "{:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
-                "verify", max_batch, conc, rps, p50, p99, err
+                "{:<13} {:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
+                p.label, "verify", max_batch, conc, rps, p50, p99, err
             );
             let pr = p.clone();
             let (rps, p50, p99, err) =
@@ -191,19 +209,19 @@ async fn run(pipeline: Arc<Pipeline>, p: Photos, secs: f64) {
                 })
                 .await;
             println!(
-                "{:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
-                "recognize", max_batch, conc, rps, p50, p99, err
+                "{:<13} {:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
+                p.label, "recognize", max_batch, conc, rps, p50, p99, err
             );
         }
         let stats = state.batcher.stats();
         println!(
-            "  max_batch {max_batch}: {} embedder runs for {} faces (mean batch {:.1})",
+            "  {} max_batch {max_batch}: {} embedder runs for {} faces (mean batch {:.1})",
+            p.label,
             stats.batches,
             stats.faces,
             stats.faces as f64 / stats.batches.max(1) as f64
         );
     }
-    gallery_scan(&pipeline);
 }
 
 /// Search time over 100,000 random unit templates (the index a 100k gallery decrypts into at
