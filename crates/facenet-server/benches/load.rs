@@ -4,7 +4,8 @@
 //! this process and drives `/verify` and `/recognize` with closed-loop clients at concurrency 1,
 //! 8 and 32, with the batching queue at max batch 32 and, as the baseline measured in the same
 //! run, at max batch 1. Then recognition latency over a synthetic 100,000-template gallery.
-//! `FACENET_BENCH_SECS` sets the seconds per cell (default 5). Needs `../shared` photos.
+//! `FACENET_BENCH_SECS` sets the seconds per cell (default 5), `FACENET_BENCH_MAX_WAIT_MS` the
+//! queue's max wait (default 5, as `facenet serve`). Needs `../shared` photos.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ async fn start(
     let auth = Arc::new(StaticKeys::new([(KEY, Role::Admin)]));
     let batch = BatchConfig {
         max_batch,
+        max_wait: std::time::Duration::from_millis(env_or("FACENET_BENCH_MAX_WAIT_MS", 5)),
         ..BatchConfig::default()
     };
     let limits = Limits {
@@ -129,15 +131,19 @@ fn photo_sets() -> Option<Vec<Photos>> {
     ])
 }
 
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
     let Some(sets) = photo_sets() else {
         eprintln!("SKIPPED: ../shared/data/photos is missing");
         return;
     };
-    let secs: f64 = std::env::var("FACENET_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
+    let secs: f64 = env_or("FACENET_BENCH_SECS", 5.0);
     let pipeline = Arc::new(
         Pipeline::open(
             &facenet_core::paths::default_package_dir(),
@@ -166,53 +172,67 @@ async fn run(pipeline: Arc<Pipeline>, sets: Vec<Photos>, secs: f64) {
     gallery_scan(&pipeline);
 }
 
+/// A server with one enrolled person, so that recognize does a real search.
+async fn enrolled_server(
+    pipeline: &Arc<Pipeline>,
+    max_batch: usize,
+    dir: &std::path::Path,
+    p: &Photos,
+) -> (String, AppState) {
+    let (base, state) = start(pipeline.clone(), max_batch, dir).await;
+    let sid = state
+        .gallery
+        .store
+        .create_subject(
+            &facenet_store::AuditCtx::cli(),
+            "bench",
+            serde_json::Value::Null,
+        )
+        .expect("subject");
+    let form = Form::new().part("file", Part::bytes(p.a.clone()).file_name("a.jpg"));
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/subjects/{}/faces", sid.id))
+        .header("x-api-key", KEY)
+        .multipart(form)
+        .send()
+        .await
+        .expect("enroll");
+    assert!(r.status().is_success());
+    (base, state)
+}
+
+/// Every cell runs on the batch-1 server and then at once on the batching one, so that the
+/// baseline and the figure it is compared with share the machine's state of the moment.
 async fn cells(pipeline: &Arc<Pipeline>, p: Arc<Photos>, secs: f64) {
-    for max_batch in [1usize, 32] {
-        let dir = tempfile::tempdir().expect("tmp");
-        let (base, state) = start(pipeline.clone(), max_batch, dir.path()).await;
-        // One enrolled person so recognize does a real search.
-        let sid = state
-            .gallery
-            .store
-            .create_subject(
-                &facenet_store::AuditCtx::cli(),
-                "bench",
-                serde_json::Value::Null,
-            )
-            .expect("subject");
-        let form = Form::new().part("file", Part::bytes(p.a.clone()).file_name("a.jpg"));
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/v1/subjects/{}/faces", sid.id))
-            .header("x-api-key", KEY)
-            .multipart(form)
-            .send()
-            .await
-            .expect("enroll");
-        assert!(r.status().is_success());
-        for conc in [1usize, 8, 32] {
-            let pv = p.clone();
-            let (rps, p50, p99, err) =
-                drive(&format!("{base}/api/v1/verify"), conc, secs, move || {
-                    Form::new()
-                        .part("file1", Part::bytes(pv.a.clone()).file_name("a.jpg"))
-                        .part("file2", Part::bytes(pv.b.clone()).file_name("b.jpg"))
-                })
-                .await;
-            println!(
-                "{:<13} {:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
-                p.label, "verify", max_batch, conc, rps, p50, p99, err
-            );
-            let pr = p.clone();
-            let (rps, p50, p99, err) =
-                drive(&format!("{base}/api/v1/recognize"), conc, secs, move || {
-                    Form::new().part("file", Part::bytes(pr.b.clone()).file_name("b.jpg"))
-                })
-                .await;
-            println!(
-                "{:<13} {:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
-                p.label, "recognize", max_batch, conc, rps, p50, p99, err
-            );
+    let dirs = [
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    ];
+    let mut servers = Vec::new();
+    for (max_batch, dir) in [1usize, 32].into_iter().zip(&dirs) {
+        let (base, state) = enrolled_server(pipeline, max_batch, dir.path(), &p).await;
+        servers.push((max_batch, base, state));
+    }
+    for conc in [1usize, 8, 32] {
+        for route in ["verify", "recognize"] {
+            for (max_batch, base, _) in &servers {
+                let pf = p.clone();
+                let form = move || match route {
+                    "verify" => Form::new()
+                        .part("file1", Part::bytes(pf.a.clone()).file_name("a.jpg"))
+                        .part("file2", Part::bytes(pf.b.clone()).file_name("b.jpg")),
+                    _ => Form::new().part("file", Part::bytes(pf.b.clone()).file_name("b.jpg")),
+                };
+                let url = format!("{base}/api/v1/{route}");
+                let (rps, p50, p99, err) = drive(&url, conc, secs, form).await;
+                println!(
+                    "{:<13} {:<10} {:>9} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>6}",
+                    p.label, route, max_batch, conc, rps, p50, p99, err
+                );
+            }
         }
+    }
+    for (max_batch, _, state) in &servers {
         let stats = state.batcher.stats();
         println!(
             "  {} max_batch {max_batch}: {} embedder runs for {} faces (mean batch {:.1})",
