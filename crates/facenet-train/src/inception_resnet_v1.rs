@@ -159,7 +159,10 @@ impl<B: Backend> Builder<'_, B> {
             .with_initializer(Initializer::XavierUniform { gain: 1.0 })
             .init(self.device);
         if let Init::Pretrained(w) = self.init {
-            let ConvWeights { weight, bias } = w.conv(&scope, [spec.cout, spec.cin, spec.kernel[0], spec.kernel[1]])?;
+            let ConvWeights { weight, bias } = w.conv(
+                &scope,
+                [spec.cout, spec.cin, spec.kernel[0], spec.kernel[1]],
+            )?;
             conv.weight = Param::from_tensor(tensor(weight, self.device));
             conv.bias = Some(Param::from_tensor(tensor(bias, self.device)));
         } else if let Some(b) = conv.bias.as_mut() {
@@ -330,11 +333,17 @@ impl<B: Backend> ReductionA<B> {
         let (k, l, m, n) = (192, 192, 256, 384);
         let c = 256;
         Ok(ReductionA {
-            branch_0: b.conv(scope, Spec::new("Branch_0/Conv2d_1a_3x3", c, n, [3, 3]).stride2_valid())?,
+            branch_0: b.conv(
+                scope,
+                Spec::new("Branch_0/Conv2d_1a_3x3", c, n, [3, 3]).stride2_valid(),
+            )?,
             branch_1: [
                 b.conv(scope, Spec::new("Branch_1/Conv2d_0a_1x1", c, k, [1, 1]))?,
                 b.conv(scope, Spec::new("Branch_1/Conv2d_0b_3x3", k, l, [3, 3]))?,
-                b.conv(scope, Spec::new("Branch_1/Conv2d_1a_3x3", l, m, [3, 3]).stride2_valid())?,
+                b.conv(
+                    scope,
+                    Spec::new("Branch_1/Conv2d_1a_3x3", l, m, [3, 3]).stride2_valid(),
+                )?,
             ],
             branch_2: max_pool_3x3_s2(),
         })
@@ -363,16 +372,25 @@ impl<B: Backend> ReductionB<B> {
         Ok(ReductionB {
             branch_0: [
                 b.conv(scope, Spec::new("Branch_0/Conv2d_0a_1x1", c, 256, [1, 1]))?,
-                b.conv(scope, Spec::new("Branch_0/Conv2d_1a_3x3", 256, 384, [3, 3]).stride2_valid())?,
+                b.conv(
+                    scope,
+                    Spec::new("Branch_0/Conv2d_1a_3x3", 256, 384, [3, 3]).stride2_valid(),
+                )?,
             ],
             branch_1: [
                 b.conv(scope, Spec::new("Branch_1/Conv2d_0a_1x1", c, 256, [1, 1]))?,
-                b.conv(scope, Spec::new("Branch_1/Conv2d_1a_3x3", 256, 256, [3, 3]).stride2_valid())?,
+                b.conv(
+                    scope,
+                    Spec::new("Branch_1/Conv2d_1a_3x3", 256, 256, [3, 3]).stride2_valid(),
+                )?,
             ],
             branch_2: [
                 b.conv(scope, Spec::new("Branch_2/Conv2d_0a_1x1", c, 256, [1, 1]))?,
                 b.conv(scope, Spec::new("Branch_2/Conv2d_0b_3x3", 256, 256, [3, 3]))?,
-                b.conv(scope, Spec::new("Branch_2/Conv2d_1a_3x3", 256, 256, [3, 3]).stride2_valid())?,
+                b.conv(
+                    scope,
+                    Spec::new("Branch_2/Conv2d_1a_3x3", 256, 256, [3, 3]).stride2_valid(),
+                )?,
             ],
             branch_3: max_pool_3x3_s2(),
         })
@@ -435,7 +453,10 @@ impl<B: Backend> InceptionResnetV1<B> {
             maxpool_3a_3x3: max_pool_3x3_s2(),
             conv2d_3b_1x1: b.conv(s, Spec::new("Conv2d_3b_1x1", 64, 80, [1, 1]).valid())?,
             conv2d_4a_3x3: b.conv(s, Spec::new("Conv2d_4a_3x3", 80, 192, [3, 3]).valid())?,
-            conv2d_4b_3x3: b.conv(s, Spec::new("Conv2d_4b_3x3", 192, 256, [3, 3]).stride2_valid())?,
+            conv2d_4b_3x3: b.conv(
+                s,
+                Spec::new("Conv2d_4b_3x3", 192, 256, [3, 3]).stride2_valid(),
+            )?,
             repeat,
             mixed_6a: ReductionA::new(&b, &format!("{s}/Mixed_6a"))?,
             repeat_1,
@@ -472,7 +493,10 @@ impl<B: Backend> InceptionResnetV1<B> {
         let [n, c, _, _] = net.dims();
         let net: Tensor<B, 2> = net.mean_dim(3).mean_dim(2).reshape([n, c]);
         let net = self.dropout.forward(net);
-        let prelogits = self.bottleneck.bn.forward(self.bottleneck.linear.forward(net));
+        let prelogits = self
+            .bottleneck
+            .bn
+            .forward(self.bottleneck.linear.forward(net));
         let embeddings = l2_normalize(prelogits.clone());
         Output {
             prelogits,
@@ -514,7 +538,11 @@ impl<B: Backend> InceptionResnetV1<B> {
     }
 }
 
-fn bottleneck<B: Backend>(cfg: &Config, init: &Init<'_>, device: &B::Device) -> Result<Bottleneck<B>> {
+fn bottleneck<B: Backend>(
+    cfg: &Config,
+    init: &Init<'_>,
+    device: &B::Device,
+) -> Result<Bottleneck<B>> {
     let mut linear = LinearConfig::new(PRELOGITS_CHANNELS, cfg.embedding_size)
         .with_bias(false)
         .with_initializer(Initializer::XavierUniform { gain: 1.0 })
@@ -537,7 +565,12 @@ fn chain<B: Backend>(units: &[ConvUnit<B>], x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// `net += scale * up`, then the block's activation.
-fn residual<B: Backend>(net: Tensor<B, 4>, up: Tensor<B, 4>, scale: f32, activation: bool) -> Tensor<B, 4> {
+fn residual<B: Backend>(
+    net: Tensor<B, 4>,
+    up: Tensor<B, 4>,
+    scale: f32,
+    activation: bool,
+) -> Tensor<B, 4> {
     let net = net + up.mul_scalar(scale);
     if activation {
         relu(net)
@@ -552,6 +585,11 @@ fn max_pool_3x3_s2() -> MaxPool2d {
 
 /// `x * rsqrt(max(sum(x^2), epsilon))`, as `tf.nn.l2_normalize`.
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(L2_EPSILON).sqrt();
+    let norm = x
+        .clone()
+        .powi_scalar(2)
+        .sum_dim(1)
+        .clamp_min(L2_EPSILON)
+        .sqrt();
     x / norm
 }

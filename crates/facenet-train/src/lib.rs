@@ -5,8 +5,16 @@
 //!
 //! It does not detect or align faces (train on `facenet align` output), and it does not serve.
 
+pub mod checkpoint;
+pub mod data;
 pub mod error;
+pub mod export;
 pub mod inception_resnet_v1;
+pub mod losses;
+pub mod optim;
+pub mod plot;
+pub mod schedule;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -208,7 +208,10 @@ impl PretrainedWeights {
         Ok(BottleneckWeights {
             weight: self.read(
                 &s.weight,
-                [crate::inception_resnet_v1::PRELOGITS_CHANNELS, embedding_size],
+                [
+                    crate::inception_resnet_v1::PRELOGITS_CHANNELS,
+                    embedding_size,
+                ],
             )?,
             gamma: self.read(&s.gamma, e)?,
             beta: self.read(&s.beta, e)?,
@@ -216,6 +219,14 @@ impl PretrainedWeights {
             var: self.read(&s.var, e)?,
             epsilon: self.epsilon,
         })
+    }
+
+    /// The bottleneck's width (512 for the pretrained model).
+    pub fn embedding_size(&self) -> usize {
+        self.initializer(&self.bottleneck.weight)
+            .ok()
+            .and_then(|t| t.dims.get(1).copied())
+            .map_or(0, |d| d as usize)
     }
 
     /// How many convolutions the graph has (the network has 132).
@@ -231,7 +242,10 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>> {
     }
     if !t.raw_data.is_empty() {
         if t.raw_data.len() % 4 != 0 {
-            return Err(Error::Graph(format!("{} raw data is not whole floats", t.name)));
+            return Err(Error::Graph(format!(
+                "{} raw data is not whole floats",
+                t.name
+            )));
         }
         return Ok(t
             .raw_data
