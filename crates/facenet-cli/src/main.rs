@@ -9,6 +9,7 @@ mod commands;
 mod npy;
 mod output;
 mod service;
+mod train_cmd;
 mod validate;
 
 use std::path::PathBuf;
@@ -110,6 +111,8 @@ enum Command {
     },
     /// LFW verification accuracy (10-fold), VAL@FAR, AUC, EER, as validate_on_lfw.py.
     Validate(validate::ValidateArgs),
+    /// Fine-tune or train FaceNet (triplet or softmax + center loss) into a model package.
+    Train(Box<train_cmd::TrainArgs>),
 }
 
 #[derive(Subcommand)]
@@ -190,5 +193,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit { action } => service::audit(&action),
         Command::Classify(args) => classify::run(&ctx, &args),
         Command::Cluster(args) => cluster::run(&ctx, &args),
+        Command::Train(args) => train_cmd::run(&ctx, &args),
     }
 }
