@@ -54,7 +54,7 @@ pub struct ServeArgs {
     /// Largest faces-per-run of the embedding queue [default: 32].
     #[arg(long, env = "FACENET_MAX_BATCH")]
     max_batch: Option<usize>,
-    /// How long a request may wait for others to share its batch, in ms [default: 5].
+    /// How long a request may wait for others to share its batch, in ms [default: 0: only the requests already queued].
     #[arg(long, env = "FACENET_MAX_WAIT_MS")]
     max_wait_ms: Option<u64>,
     /// Embedding jobs that may wait; more get 503 with Retry-After [default: 256].
@@ -141,7 +141,7 @@ impl ServeArgs {
             batch: BatchConfig {
                 max_batch: self.max_batch.or(file.max_batch).unwrap_or(32).max(1),
                 max_wait: std::time::Duration::from_millis(
-                    self.max_wait_ms.or(file.max_wait_ms).unwrap_or(5),
+                    self.max_wait_ms.or(file.max_wait_ms).unwrap_or(0),
                 ),
                 queue_capacity: self
                     .queue_capacity

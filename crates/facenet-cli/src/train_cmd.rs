@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Steps per epoch.
     #[arg(long, default_value_t = 1000)]
     epoch_size: u64,
-    /// Learning rate when no schedule is given (default 0.01 from pretrained, 0.1 from scratch).
+    /// Learning rate when no schedule is given (default 0.001 from pretrained, 0.1 from scratch).
     #[arg(long)]
     learning_rate: Option<f64>,
     /// Learning-rate schedule file: `epoch: rate` lines, `#` comments, -1 stops.
@@ -133,10 +133,8 @@ impl Progress for Bar {
     }
     fn step(&mut self, row: &LogRow) {
         let loss = row.loss.map_or_else(|| "-".into(), |l| format!("{l:.4}"));
-        self.0.set_message(format!(
-            "loss {loss}, {:.1} images/s",
-            row.images_per_s
-        ));
+        self.0
+            .set_message(format!("loss {loss}, {:.1} images/s", row.images_per_s));
         self.0.set_position(row.step);
     }
     fn eval(&mut self, row: &LogRow) {
@@ -166,7 +164,13 @@ pub fn run(ctx: &Context, a: &TrainArgs) -> anyhow::Result<u8> {
         InitArg::Pretrained => InitFrom::Pretrained,
         InitArg::Scratch => InitFrom::Scratch,
     };
-    let mut o = TrainOptions::new(a.data_dir.clone(), a.out.clone(), ctx.package_dir(), loss, init);
+    let mut o = TrainOptions::new(
+        a.data_dir.clone(),
+        a.out.clone(),
+        ctx.package_dir(),
+        loss,
+        init,
+    );
     o.max_steps = a.max_steps;
     o.epochs = a.epochs;
     o.epoch_size = a.epoch_size;

@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 pub struct BatchConfig {
     /// Faces per model run (a single larger job still runs whole, in the model's own chunks).
     pub max_batch: usize,
-    /// How long the first job of a batch may wait for company.
+    /// How long the first job of a batch may wait for company. Zero still batches: the jobs that
+    /// queued while the model ran go together into the next run, which on the load bench gave the
+    /// same throughput gain as 5 ms without 5 ms of latency at low concurrency.
     pub max_wait: Duration,
     /// Jobs that may wait; one more is refused.
     pub queue_capacity: usize,
@@ -30,7 +32,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_batch: 32,
-            max_wait: Duration::from_millis(5),
+            max_wait: Duration::ZERO,
             queue_capacity: 256,
         }
     }

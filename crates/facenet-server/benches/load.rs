@@ -5,7 +5,7 @@
 //! 8 and 32, with the batching queue at max batch 32 and, as the baseline measured in the same
 //! run, at max batch 1. Then recognition latency over a synthetic 100,000-template gallery.
 //! `FACENET_BENCH_SECS` sets the seconds per cell (default 5), `FACENET_BENCH_MAX_WAIT_MS` the
-//! queue's max wait (default 5, as `facenet serve`). Needs `../shared` photos.
+//! queue's max wait (default 0, as `facenet serve`). Needs `../shared` photos.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ async fn start(
     let auth = Arc::new(StaticKeys::new([(KEY, Role::Admin)]));
     let batch = BatchConfig {
         max_batch,
-        max_wait: std::time::Duration::from_millis(env_or("FACENET_BENCH_MAX_WAIT_MS", 5)),
+        max_wait: std::time::Duration::from_millis(env_or("FACENET_BENCH_MAX_WAIT_MS", 0)),
         ..BatchConfig::default()
     };
     let limits = Limits {

@@ -14,21 +14,20 @@ use crate::error::{Error, Result};
 use crate::export::to_vec;
 use crate::inception_resnet_v1::InceptionResnetV1;
 
-fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<(Vec<usize>, Vec<u8>)> {
+/// A tensor on the host: its shape and little-endian f32 bytes.
+pub type Host = (Vec<usize>, Vec<u8>);
+
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Host> {
     let shape = t.dims().to_vec();
     let bytes = to_vec(t)?.iter().flat_map(|v| v.to_le_bytes()).collect();
     Ok((shape, bytes))
 }
 
 /// All tensors of `net` by name (weights, biases, batch-norm parameters and statistics).
-pub fn named_tensors<B: Backend>(
-    net: &InceptionResnetV1<B>,
-) -> Result<Vec<(String, Vec<usize>, Vec<u8>)>> {
+pub fn named_tensors<B: Backend>(net: &InceptionResnetV1<B>) -> Result<Vec<(String, Host)>> {
     let mut out = Vec::new();
-    let mut push = |name: String, t: (Vec<usize>, Vec<u8>)| out.push((name, t.0, t.1));
-    let bn_tensors = |prefix: &str,
-                      bn: &burn::nn::BatchNorm<B>|
-     -> Result<Vec<(String, (Vec<usize>, Vec<u8>))>> {
+    let mut push = |name: String, t: Host| out.push((name, t));
+    let bn_tensors = |prefix: &str, bn: &burn::nn::BatchNorm<B>| -> Result<Vec<(String, Host)>> {
         Ok(vec![
             (format!("{prefix}/BatchNorm/gamma"), host(bn.gamma.val())?),
             (format!("{prefix}/BatchNorm/beta"), host(bn.beta.val())?),
@@ -68,7 +67,7 @@ pub fn write_safetensors<B: Backend>(net: &InceptionResnetV1<B>, path: &Path) ->
     let tensors = named_tensors(net)?;
     let views = tensors
         .iter()
-        .map(|(n, shape, bytes)| {
+        .map(|(n, (shape, bytes))| {
             TensorView::new(Dtype::F32, shape.clone(), bytes)
                 .map(|v| (n.clone(), v))
                 .map_err(|e| Error::Checkpoint {

@@ -197,7 +197,17 @@ fn tensor<B: Backend, const D: usize>(
 
 impl<B: Backend> ConvUnit<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = self.conv.forward(x);
+        let padding = match self.conv.padding {
+            PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
+            _ => [0, 0],
+        };
+        let mut x = crate::conv::conv2d(
+            x,
+            self.conv.weight.val(),
+            self.conv.bias.as_ref().map(Param::val),
+            self.conv.stride[0],
+            padding,
+        );
         if let Some(bn) = &self.bn {
             x = bn.forward(x);
         }

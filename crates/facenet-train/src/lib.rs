@@ -6,6 +6,7 @@
 //! It does not detect or align faces (train on `facenet align` output), and it does not serve.
 
 pub mod checkpoint;
+pub mod conv;
 pub mod data;
 pub mod error;
 pub mod export;

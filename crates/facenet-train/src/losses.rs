@@ -36,7 +36,7 @@ pub fn select_triplets<R: Rng + ?Sized>(
     alpha: f32,
     rng: &mut R,
 ) -> Vec<Triplet> {
-    let n = if dim == 0 { 0 } else { embeddings.len() / dim };
+    let n = embeddings.len().checked_div(dim).unwrap_or(0);
     let row = |i: usize| &embeddings[i * dim..(i + 1) * dim];
     let mut triplets = Vec::new();
     let mut start = 0usize;

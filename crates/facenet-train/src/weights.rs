@@ -241,7 +241,7 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>> {
         return Err(Error::Graph(format!("{} is not float32", t.name)));
     }
     if !t.raw_data.is_empty() {
-        if t.raw_data.len() % 4 != 0 {
+        if !t.raw_data.len().is_multiple_of(4) {
             return Err(Error::Graph(format!(
                 "{} raw data is not whole floats",
                 t.name
