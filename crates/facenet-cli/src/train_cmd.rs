@@ -26,6 +26,13 @@ enum InitArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    /// burn's wgpu backend; needs a build with `--features gpu`.
+    Gpu,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 #[value(rename_all = "UPPER")]
 enum OptimizerArg {
     Adagrad,
@@ -121,6 +128,9 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Where the network trains.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
 }
 
 struct Bar(ProgressBar);
@@ -217,9 +227,13 @@ pub fn run(ctx: &Context, a: &TrainArgs) -> anyhow::Result<u8> {
         }
         bar
     };
-    let device = Default::default();
-    let summary = train::train::<facenet_train::CpuAutodiff>(&o, &device, &mut Bar(bar))
-        .with_context(|| format!("training into {} failed", a.out.display()))?;
+    let summary = match a.device {
+        DeviceArg::Cpu => {
+            train::train::<facenet_train::CpuAutodiff>(&o, &Default::default(), &mut Bar(bar))
+        }
+        DeviceArg::Gpu => train_on_gpu(&o, &mut Bar(bar))?,
+    }
+    .with_context(|| format!("training into {} failed", a.out.display()))?;
     println!(
         "trained {} steps ({:.1} images/s); model package: {}",
         summary.steps,
@@ -227,4 +241,24 @@ pub fn run(ctx: &Context, a: &TrainArgs) -> anyhow::Result<u8> {
         summary.package.display()
     );
     Ok(exit::OK)
+}
+
+#[cfg(feature = "gpu")]
+fn train_on_gpu(
+    o: &TrainOptions,
+    bar: &mut Bar,
+) -> anyhow::Result<facenet_train::Result<train::Summary>> {
+    Ok(train::train::<facenet_train::GpuAutodiff>(
+        o,
+        &Default::default(),
+        bar,
+    ))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn train_on_gpu(
+    _: &TrainOptions,
+    _: &mut Bar,
+) -> anyhow::Result<facenet_train::Result<train::Summary>> {
+    anyhow::bail!("this facenet was built without GPU training; rebuild with `--features gpu`")
 }

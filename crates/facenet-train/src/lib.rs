@@ -24,3 +24,10 @@ pub use error::{Error, Result};
 pub type CpuBackend = burn_ndarray::NdArray<f32>;
 /// [`CpuBackend`] with reverse-mode autodiff.
 pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
+
+/// The GPU backend (burn's wgpu: Vulkan, Metal or DX12), with the `wgpu` feature.
+#[cfg(feature = "wgpu")]
+pub type GpuBackend = burn::backend::Wgpu;
+/// [`GpuBackend`] with reverse-mode autodiff.
+#[cfg(feature = "wgpu")]
+pub type GpuAutodiff = burn::backend::Autodiff<GpuBackend>;
