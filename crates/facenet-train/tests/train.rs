@@ -87,6 +87,32 @@ fn worst_cos_against_onnx(
         .fold(1.0, f64::min)
 }
 
+/// Exports `net` as a package (into a temporary directory) and returns the lowest cosine between
+/// ONNX Runtime on that package and burn on `net`.
+fn export_worst_cos(
+    net: &InceptionResnetV1<facenet_train::CpuBackend>,
+    pkg: &ModelPackage,
+    base: &PretrainedWeights,
+    steps: u64,
+    s: &Sample,
+    faces: &[image::RgbImage],
+) -> f64 {
+    let out_dir = tempfile::tempdir().unwrap();
+    let trained = export::write_package(
+        net,
+        pkg,
+        base,
+        &provenance(steps),
+        &out_dir.path().join("model"),
+    )
+    .unwrap();
+    worst_cos_against_onnx(net, &trained, &s.paths, faces)
+}
+
+fn base_weights(pkg: &ModelPackage) -> PretrainedWeights {
+    PretrainedWeights::open(&pkg.file_path(&pkg.manifest.files.embedder).unwrap()).unwrap()
+}
+
 /// Triplet steps on one fixed batch of real faces: the loss over the batch's triplets falls at
 /// every step, and the exported package embeds like burn does, and unlike the pretrained model.
 #[test]
@@ -99,8 +125,7 @@ fn triplet_steps_lower_the_loss_and_the_export_matches_burn() {
     let set = aligned_set(&shared, 4);
     let (s, faces) = sample(set.path(), 4);
     let pkg = common::package();
-    let base =
-        PretrainedWeights::open(&pkg.file_path(&pkg.manifest.files.embedder).unwrap()).unwrap();
+    let base = base_weights(&pkg);
     let device = Default::default();
     let cfg = Config {
         dropout_keep_prob: 1.0,
@@ -155,17 +180,8 @@ fn triplet_steps_lower_the_loss_and_the_export_matches_burn() {
     );
     assert!(history[3] < 0.8 * history[0], "{history:?}");
 
-    let out_dir = tempfile::tempdir().unwrap();
     let inner = model.valid();
-    let trained = export::write_package(
-        &inner.net,
-        &pkg,
-        &base,
-        &provenance(3),
-        &out_dir.path().join("model"),
-    )
-    .unwrap();
-    let worst = worst_cos_against_onnx(&inner.net, &trained, &s.paths, &faces);
+    let worst = export_worst_cos(&inner.net, &pkg, &base, 3, &s, &faces);
     eprintln!("after 3 steps, worst cos burn vs ONNX Runtime on the export: {worst:.7}");
     assert!(worst >= 0.9999, "worst cos {worst}");
 
@@ -188,8 +204,7 @@ fn scratch_step_exports_with_batch_norm_folded() {
     let set = aligned_set(&shared, 2);
     let (s, faces) = sample(set.path(), 2);
     let pkg = common::package();
-    let base =
-        PretrainedWeights::open(&pkg.file_path(&pkg.manifest.files.embedder).unwrap()).unwrap();
+    let base = base_weights(&pkg);
     let device = Default::default();
     let cfg = Config {
         dropout_keep_prob: 1.0,
@@ -214,16 +229,7 @@ fn scratch_step_exports_with_batch_norm_folded() {
     model = optim.step(0.001, model, grads);
 
     let inner = model.valid();
-    let out_dir = tempfile::tempdir().unwrap();
-    let trained = export::write_package(
-        &inner.net,
-        &pkg,
-        &base,
-        &provenance(1),
-        &out_dir.path().join("model"),
-    )
-    .unwrap();
-    let worst = worst_cos_against_onnx(&inner.net, &trained, &s.paths, &faces);
+    let worst = export_worst_cos(&inner.net, &pkg, &base, 1, &s, &faces);
     eprintln!("scratch + batch norm, worst cos burn vs ONNX Runtime on the export: {worst:.7}");
     assert!(worst >= 0.9999, "worst cos {worst}");
 }
