@@ -75,3 +75,22 @@ where
         stderr,
     }
 }
+
+/// `../shared` beside the checkout (or `$FACENET_SHARED`) when it holds LFW; `None`, with a loud
+/// message naming `what` was skipped, when it does not.
+pub fn shared_lfw(what: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("FACENET_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        });
+    if dir.join("data/lfw/images").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "\n!!!!! SKIPPED {what}: no shared LFW data at {} !!!!!\n",
+            dir.display()
+        );
+        None
+    }
+}
