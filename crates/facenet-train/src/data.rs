@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use image::RgbImage;
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::error::{io_err, Error, Result};
 use crate::inception_resnet_v1::INPUT_SIZE;
@@ -155,6 +155,24 @@ pub fn sample_images<R: Rng + ?Sized>(classes: &[Class], batch: usize, rng: &mut
 pub struct Augment {
     pub random_crop: bool,
     pub random_flip: bool,
+}
+
+impl Augment {
+    /// Neither crop nor flip: the centre 160 px, as evaluation sees a face.
+    pub const NONE: Augment = Augment {
+        random_crop: false,
+        random_flip: false,
+    };
+}
+
+/// The centre 160 px of each aligned face, as evaluation sees them.
+pub fn load_centered(paths: &[PathBuf]) -> Result<Vec<RgbImage>> {
+    // Without augmentation nothing is drawn from the generator.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    paths
+        .iter()
+        .map(|p| load_face(p, Augment::NONE, &mut rng))
+        .collect()
 }
 
 /// Reads an aligned face and makes it the network's 160×160: a random (or central) crop of a

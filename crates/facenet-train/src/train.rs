@@ -568,17 +568,9 @@ pub fn embed_faces<B: Backend>(
     paths: &[PathBuf],
     device: &B::Device,
 ) -> Result<Vec<Vec<f32>>> {
-    let aug = Augment {
-        random_crop: false,
-        random_flip: false,
-    };
-    let mut rng = StdRng::seed_from_u64(0);
     let mut out = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(32) {
-        let faces = chunk
-            .iter()
-            .map(|p| data::load_face(p, aug, &mut rng))
-            .collect::<Result<Vec<_>>>()?;
+        let faces = data::load_centered(chunk)?;
         let e = to_vec(net.forward(data::to_tensor::<B>(&faces, device)).embeddings)?;
         let d = e.len() / faces.len().max(1);
         out.extend(e.chunks(d.max(1)).map(<[f32]>::to_vec));
@@ -632,18 +624,9 @@ pub fn lfw_accuracy(pkg: &ModelPackage, lfw_dir: &Path, pairs: &Path) -> Result<
     unique.sort();
     unique.dedup();
     let net = facenet_core::facenet::FaceNet::load(pkg, 0)?;
-    let aug = Augment {
-        random_crop: false,
-        random_flip: false,
-    };
-    let mut rng = StdRng::seed_from_u64(0);
     let mut emb = Vec::with_capacity(unique.len());
     for chunk in unique.chunks(64) {
-        let faces = chunk
-            .iter()
-            .map(|p| data::load_face(p, aug, &mut rng))
-            .collect::<Result<Vec<_>>>()?;
-        emb.extend(net.embed(&faces)?);
+        emb.extend(net.embed(&data::load_centered(chunk)?)?);
     }
     let index = |p: &PathBuf| unique.binary_search(p).ok().map(|i| &emb[i]);
     let mut e1 = Vec::with_capacity(paths.len());

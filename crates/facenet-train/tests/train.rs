@@ -27,10 +27,6 @@ const PEOPLE: &[&str] = &[
     "George_W_Bush",
     "Tony_Blair",
 ];
-const NO_AUGMENT: Augment = Augment {
-    random_crop: false,
-    random_flip: false,
-};
 
 fn aligned_set(shared: &Path, images: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +61,7 @@ fn sample(dir: &Path, per_person: usize) -> (Sample, Vec<image::RgbImage>) {
     let faces = s
         .paths
         .iter()
-        .map(|p| data::load_face(p, NO_AUGMENT, &mut rng).unwrap())
+        .map(|p| data::load_face(p, Augment::NONE, &mut rng).unwrap())
         .collect();
     (s, faces)
 }
